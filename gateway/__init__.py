@@ -1,0 +1,1 @@
+"""The public edge of clearmark: upload page, REST API and the forwarder to TorchServe."""

@@ -1,0 +1,151 @@
+"""Client for TorchServe's inference API, with its failures turned into typed exceptions."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import aiohttp
+from PIL import Image
+from yarl import URL
+
+logger = logging.getLogger(__name__)
+
+# TorchServe's own error messages can be long Java texts; users get a bounded excerpt.
+_MAX_MESSAGE_CHARS = 300
+
+
+class TorchServeError(Exception):
+    """TorchServe did not clean the image; status is what the gateway answers with."""
+
+    status = 502
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TorchServeUnavailable(TorchServeError):
+    """TorchServe is unreachable, has no worker for the model, or its queue is full."""
+
+    status = 503
+
+
+class TorchServeTimeout(TorchServeError):
+    """TorchServe did not answer within the timeout."""
+
+    status = 504
+
+
+class TorchServeRejected(TorchServeError):
+    """The handler refused this image (4xx); its status and message are passed on."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TorchServeFailed(TorchServeError):
+    """TorchServe or the handler failed, or answered something the gateway cannot use."""
+
+
+def _make_probe_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# A real image, so the readiness probe exercises the whole handler, not just the route.
+_PROBE_PNG = _make_probe_png()
+
+
+class TorchServeClient:
+    """Sends images to one TorchServe model over a shared session.
+
+    The session's timeout bounds inference; the readiness probe uses ready_timeout_s.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        model_name: str,
+        ready_timeout_s: float,
+    ) -> None:
+        self._session = session
+        self._predictions_url = URL(base_url) / "predictions" / model_name
+        self._inference_timeout = session.timeout
+        self._ready_timeout = aiohttp.ClientTimeout(total=ready_timeout_s)
+
+    async def remove_watermark(self, image: bytes, mime: str) -> tuple[bytes, str]:
+        """Send encoded image bytes of type mime; return the cleaned bytes and their type.
+
+        Raises a TorchServeError subclass on any failure.
+        """
+        return await self._predict(image, mime, self._inference_timeout)
+
+    async def is_ready(self) -> bool:
+        """True when the model cleans a tiny test image and answers with an image."""
+        try:
+            _, content_type = await self._predict(_PROBE_PNG, "image/png", self._ready_timeout)
+        except TorchServeError as exc:
+            logger.warning("readiness probe failed: %s", exc.message)
+            return False
+        if not content_type.startswith("image/"):
+            logger.warning("readiness probe answered %r, not an image", content_type)
+            return False
+        return True
+
+    async def _predict(
+        self, image: bytes, mime: str, timeout: aiohttp.ClientTimeout
+    ) -> tuple[bytes, str]:
+        try:
+            async with self._session.post(
+                self._predictions_url,
+                data=image,
+                headers={"Content-Type": mime},
+                timeout=timeout,
+            ) as response:
+                body = await response.read()
+                status = response.status
+                content_type = response.content_type
+        # TimeoutError first: aiohttp's timeout errors are also ClientErrors.
+        except TimeoutError:
+            raise TorchServeTimeout("the model took too long to answer; try again") from None
+        except (aiohttp.ClientConnectionError, ConnectionError) as exc:
+            logger.warning("TorchServe connection failed: %s", type(exc).__name__)
+            raise TorchServeUnavailable("the model server is unreachable; try again") from None
+        except aiohttp.ClientError as exc:
+            logger.warning("TorchServe request failed: %s", type(exc).__name__)
+            raise TorchServeFailed("the model server sent a broken answer") from None
+        if status == 200:
+            return body, content_type
+        raise _error_for(status, body)
+
+
+def _error_for(status: int, body: bytes) -> TorchServeError:
+    """Map a non-200 TorchServe answer to the exception the gateway reports."""
+    message = _error_message(body)
+    logger.warning("TorchServe answered %d: %s", status, message)
+    # 404 means the model is not registered (yet): a server state, not the user's fault.
+    if status in (503, 404):
+        return TorchServeUnavailable("the model is busy or not loaded; try again shortly")
+    if 400 <= status < 500:
+        return TorchServeRejected(status, message or f"the model refused the image ({status})")
+    return TorchServeFailed(f"the model failed on this image ({status})")
+
+
+def _error_message(body: bytes) -> str:
+    """The handler's {"error": ...} or TorchServe's {"message": ...}; "" if neither."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(payload, dict):
+        return ""
+    for key in ("error", "message"):
+        value = payload.get(key)
+        if isinstance(value, str) and value:
+            return value[:_MAX_MESSAGE_CHARS]
+    return ""

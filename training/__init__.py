@@ -1,0 +1,1 @@
+"""clearmark training: photos, watermark synthesis, the model, training and evaluation."""

@@ -1,0 +1,85 @@
+"""Photos into watermarked examples: random training batches and the fixed validation set."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from training.synth import WatermarkedExample, add_watermark
+
+
+def random_crop(photo: np.ndarray, rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
+    """A size x size crop of ``photo`` seen at ``scale`` (< 1 zooms out), randomly flipped."""
+    height, width = photo.shape[:2]
+    window = min(height, width, max(size, round(size / scale)))
+    top = int(rng.integers(0, height - window + 1))
+    left = int(rng.integers(0, width - window + 1))
+    crop = photo[top : top + window, left : left + window]
+    if window != size:
+        crop = np.asarray(
+            Image.fromarray(crop).resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+        )
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop)
+
+
+def training_examples(
+    photos: Sequence[np.ndarray],
+    fonts: Sequence[Path],
+    rng: np.random.Generator,
+    count: int,
+    crop_size: int,
+    min_scale: float,
+) -> list[WatermarkedExample]:
+    examples = []
+    for _ in range(count):
+        photo = photos[int(rng.integers(len(photos)))]
+        crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
+        examples.append(add_watermark(crop, rng, fonts))
+    return examples
+
+
+def validation_examples(
+    photos: Sequence[np.ndarray], fonts: Sequence[Path], count: int, crop_size: int, seed: int
+) -> list[WatermarkedExample]:
+    """The fixed, seeded validation set: the same photos and seed always give the same examples."""
+    rng = np.random.default_rng(seed)
+    examples = []
+    for i in range(count):
+        crop = random_crop(photos[i % len(photos)], rng, crop_size, scale=1.0)
+        examples.append(add_watermark(crop, rng, fonts))
+    return examples
+
+
+def to_tensor(images: Sequence[np.ndarray]) -> torch.Tensor:
+    """(H, W, 3) uint8 arrays -> (B, 3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
+    return images.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def collate(examples: Sequence[WatermarkedExample]) -> dict[str, torch.Tensor]:
+    """Stack examples into training tensors, all float32 NCHW."""
+    return {
+        "watermarked": to_tensor([e.watermarked for e in examples]),
+        "clean": to_tensor([e.clean for e in examples]),
+        "mask": torch.from_numpy(np.stack([e.mask for e in examples])).float()[:, None],
+        "alpha": torch.from_numpy(np.stack([e.alpha for e in examples]))[:, None],
+        "colour": torch.from_numpy(np.stack([e.colour for e in examples]))[:, :, None, None],
+    }
+
+
+def load_photo_folder(folder: Path) -> list[np.ndarray]:
+    """The PNGs the prepare stage wrote, in name order: (H, W, 3) uint8 each."""
+    files = sorted(folder.glob("*.png"))
+    if not files:
+        raise FileNotFoundError(f"no photos in {folder}: run the prepare stage first")
+    return [np.asarray(Image.open(f).convert("RGB")) for f in files]

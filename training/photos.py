@@ -1,0 +1,87 @@
+"""Where background photographs come from, and how they are split into train and validation.
+
+A source is a function returning ``{name: loader}``; loaders return (H, W, 3) uint8 RGB.
+``SOURCES`` maps the name used in params.yaml (``prepare.source``) to the function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+PhotoLoader = Callable[[], np.ndarray]
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """Decode an image file to (H, W, 3) uint8 RGB, EXIF orientation applied."""
+    with Image.open(path) as img:
+        return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+
+
+def bundled_photos() -> dict[str, PhotoLoader]:
+    """Colour photographs shipped inside scikit-image, scikit-learn and matplotlib."""
+    import matplotlib
+    import skimage
+    import sklearn.datasets
+
+    skimage_dir = Path(skimage.__file__).parent / "data"
+    sklearn_dir = Path(sklearn.datasets.__file__).parent / "images"
+    mpl_dir = Path(matplotlib.get_data_path()) / "sample_data"
+    # motorcycle_right is left out: it is a stereo twin of motorcycle_left, and the
+    # two would leak across the train/validation split.
+    files = {
+        **{
+            f"skimage-{Path(name).stem}": skimage_dir / name
+            for name in (
+                "astronaut.png",
+                "chelsea.png",
+                "coffee.png",
+                "hubble_deep_field.jpg",
+                "ihc.png",
+                "motorcycle_left.png",
+                "retina.jpg",
+                "rocket.jpg",
+            )
+        },
+        "sklearn-china": sklearn_dir / "china.jpg",
+        "sklearn-flower": sklearn_dir / "flower.jpg",
+        "matplotlib-grace_hopper": mpl_dir / "grace_hopper.jpg",
+    }
+    missing = [str(f) for f in files.values() if not f.is_file()]
+    if missing:
+        raise FileNotFoundError(f"bundled photos missing (reinstall the packages?): {missing}")
+    return {name: (lambda f=f: load_rgb(f)) for name, f in files.items()}
+
+
+def folder_photos(folder: Path) -> dict[str, PhotoLoader]:
+    """Every image file under ``folder`` (COCO, DIV2K, your own photos), by relative path."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"photo folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
+    return {
+        str(p.relative_to(folder).with_suffix("")).replace("/", "__"): (lambda p=p: load_rgb(p))
+        for p in files
+    }
+
+
+def photo_source(name: str, folder: str | None = None) -> dict[str, PhotoLoader]:
+    if name == "bundled":
+        return bundled_photos()
+    if name == "folder":
+        if not folder:
+            raise ValueError("prepare.source 'folder' needs prepare.folder set in params.yaml")
+        return folder_photos(Path(folder))
+    raise ValueError(f"unknown photo source {name!r}; choose 'bundled' or 'folder'")
+
+
+def is_validation(name: str, val_fraction: float, seed: int) -> bool:
+    """Split by whole photo, stable under adding or removing other photos."""
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < val_fraction

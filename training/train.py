@@ -1,0 +1,225 @@
+"""The train stage: fit the model on freshly synthesised watermarks, resumably.
+
+Every batch is drawn from ``numpy.random.default_rng([seed, step])``, so a run resumed from
+its last checkpoint sees exactly the batches an uninterrupted run would have seen.
+
+    python -m training.train --params params.yaml --photos data/photos --runs training/runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from training.examples import (
+    collate,
+    load_photo_folder,
+    to_uint8,
+    training_examples,
+    validation_examples,
+)
+from training.fonts import bundled_fonts
+from training.losses import removal_losses
+from training.metrics import psnr
+from training.model import ModelConfig, WatermarkRemover, remove_watermark
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    batch_size: int
+    crop_size: int
+    min_scale: float
+    lr: float
+    min_lr: float
+    warmup_steps: int
+    seed: int
+    eval_every: int
+    checkpoint_every: int
+    val_count: int
+    val_crop_size: int
+    val_seed: int
+    loss_weights: dict[str, float] = field(default_factory=dict)
+
+    def fingerprint(self, model_cfg: ModelConfig) -> str:
+        """What a checkpoint must match to be resumed (everything but the step budget)."""
+        settings = {**asdict(self), "steps": None, "model": asdict(model_cfg)}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay from lr to min_lr."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.inference_mode()
+def validation_psnr(model: WatermarkRemover, batch: dict[str, torch.Tensor]) -> float:
+    """Mean PSNR (dB) of the model's output against the clean images, in uint8 as served."""
+    model.eval()
+    output = to_uint8(remove_watermark(model, batch["watermarked"]).output)
+    model.train()
+    clean = to_uint8(batch["clean"])
+    return float(np.mean([psnr(o, c) for o, c in zip(output, clean, strict=True)]))
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write atomically: a session that ends mid-write must not destroy the last checkpoint."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    cfg: TrainConfig,
+    model_cfg: ModelConfig,
+    train_photos: list[np.ndarray],
+    val_photos: list[np.ndarray],
+    fonts: list[Path],
+    runs: Path,
+    log_dir: Path | None = None,
+) -> dict[str, float]:
+    """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation."""
+    runs.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = WatermarkRemover(model_cfg)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    fingerprint = cfg.fingerprint(model_cfg)
+    start, best = 0, {"val_psnr": -math.inf, "step": -1}
+    last_path, best_path = runs / "last.pt", runs / "best.pt"
+    if last_path.exists():
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        if state["fingerprint"] == fingerprint:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            start, best = state["step"], state["best"]
+            print(f"resuming from step {start} (best {best['val_psnr']:.2f} dB)")
+        else:
+            print("runs/last.pt was trained with other settings: starting afresh")
+
+    val_batch = collate(
+        validation_examples(val_photos, fonts, cfg.val_count, cfg.val_crop_size, cfg.val_seed)
+    )
+    input_psnr = float(
+        np.mean(
+            [
+                psnr(w, c)
+                for w, c in zip(
+                    to_uint8(val_batch["watermarked"]), to_uint8(val_batch["clean"]), strict=True
+                )
+            ]
+        )
+    )
+    live = _open_live(log_dir, resume=start > 0)
+    model.train()
+    progress = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train")
+    running: dict[str, float] = {}
+    tic = time.perf_counter()
+    for step in progress:
+        rng = np.random.default_rng([cfg.seed, step])
+        batch = collate(
+            training_examples(
+                train_photos, fonts, rng, cfg.batch_size, cfg.crop_size, cfg.min_scale
+            )
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(cfg, step)
+        losses = removal_losses(model(batch["watermarked"]), batch, cfg.loss_weights)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        for name, value in losses.items():
+            running[name] = 0.9 * running.get(name, value.item()) + 0.1 * value.item()
+        progress.set_postfix(loss=f"{running['total']:.4f}")
+
+        done = step + 1
+        if done % cfg.eval_every == 0 or done == cfg.steps:
+            val = validation_psnr(model, val_batch)
+            if val > best["val_psnr"]:
+                best = {"val_psnr": val, "step": done}
+                save_checkpoint(
+                    best_path,
+                    {"model": model.state_dict(), "model_args": asdict(model_cfg), "step": done},
+                )
+            if live is not None:
+                live.step = done
+                for name, value in running.items():
+                    live.log_metric(f"train/loss_{name}", value)
+                live.log_metric("val/psnr_output", val)
+                live.log_metric("val/psnr_input", input_psnr)
+                live.log_metric("lr", learning_rate(cfg, step))
+                live.log_metric("seconds_per_step", (time.perf_counter() - tic) / cfg.eval_every)
+                live.next_step()
+            tic = time.perf_counter()
+            progress.write(
+                f"step {done}: loss {running['total']:.4f}, val PSNR {val:.2f} dB "
+                f"(input {input_psnr:.2f} dB, best {best['val_psnr']:.2f} at {best['step']})"
+            )
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save_checkpoint(
+                last_path,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "step": done,
+                    "best": best,
+                    "fingerprint": fingerprint,
+                },
+            )
+    if live is not None:
+        live.end()
+    return {"val_psnr_input": input_psnr, **best}
+
+
+def _open_live(log_dir: Path | None, resume: bool) -> Any:
+    if log_dir is None:
+        return None
+    from dvclive import Live
+
+    return Live(str(log_dir), resume=resume, dvcyaml=None, save_dvc_exp=False, report=None)
+
+
+def load_params(path: Path) -> tuple[TrainConfig, ModelConfig]:
+    params = yaml.safe_load(path.read_text())
+    return TrainConfig(**params["train"]), ModelConfig(**params["model"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--photos", type=Path, required=True, help="prepare stage's output")
+    parser.add_argument("--runs", type=Path, required=True, help="checkpoint folder")
+    parser.add_argument("--log-dir", type=Path, default=None, help="dvclive folder")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg, model_cfg = load_params(args.params)
+    summary = train(
+        cfg,
+        model_cfg,
+        load_photo_folder(args.photos / "train"),
+        load_photo_folder(args.photos / "val"),
+        bundled_fonts(),
+        args.runs,
+        args.log_dir,
+    )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
