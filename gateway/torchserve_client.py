@@ -112,6 +112,7 @@ class TorchServeClient:
                 content_type = response.content_type
         # TimeoutError first: aiohttp's timeout errors are also ClientErrors.
         except TimeoutError:
+            logger.warning("TorchServe did not answer within %s s", timeout.total)
             raise TorchServeTimeout("the model took too long to answer; try again") from None
         except (aiohttp.ClientConnectionError, ConnectionError) as exc:
             logger.warning("TorchServe connection failed: %s", type(exc).__name__)

@@ -71,7 +71,7 @@ def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
         raise UploadError(400, "no image: the upload is empty")
     image_format = sniff_format(data)
     if image_format is None:
-        supported = ", ".join(SUPPORTED_FORMATS)
+        supported = ", ".join(_display_name(name) for name in SUPPORTED_FORMATS)
         raise UploadError(415, f"unsupported image format; supported formats are {supported}")
     name = _display_name(image_format)
     try:

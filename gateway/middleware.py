@@ -1,0 +1,51 @@
+"""What every response gets: typed errors as JSON and the security headers."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.torchserve_client import TorchServeError
+from gateway.validation import UploadError
+
+logger = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer UploadError and TorchServeError with {"error": message} and their status."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (UploadError, TorchServeError) as exc:
+        # TorchServeClient already logged the backend's side of the failure.
+        return web.json_response({"error": exc.message}, status=exc.status)
+    except Exception as exc:
+        # Only the type and the stack: an exception's message could quote request bytes.
+        logger.error(
+            "%s %s: unexpected %s\n%s",
+            request.method,
+            request.path,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)),
+        )
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare hook, so static files and aiohttp's own errors get them too."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    # Only documents need a policy; a CSP on a bare image response can upset the
+    # browser's own image viewer when the no-JavaScript form shows the result.
+    if response.content_type == "text/html":
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY

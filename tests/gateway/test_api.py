@@ -1,0 +1,201 @@
+"""The API and page on their happy paths, against the fake TorchServe."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+from PIL import Image
+
+from gateway.app import create_app
+from gateway.middleware import CONTENT_SECURITY_POLICY
+from gateway.settings import Settings
+from tests.gateway.conftest import (
+    BUSY_503,
+    AiohttpClient,
+    FakeTorchServe,
+    GatewayClient,
+    encode,
+    multipart,
+)
+
+IMAGES = [
+    pytest.param("RGB", "PNG", "image/png", "png", id="png"),
+    pytest.param("RGBA", "PNG", "image/png", "png", id="rgba-png"),
+    pytest.param("RGB", "JPEG", "image/jpeg", "jpg", id="jpeg"),
+    pytest.param("RGB", "WEBP", "image/webp", "webp", id="webp"),
+]
+SIZE = (64, 48)
+
+
+def _decoded_size(data: bytes, image_format: str) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.format == image_format
+        img.load()
+        return img.size
+
+
+@pytest.mark.parametrize(("mode", "image_format", "mime", "ext"), IMAGES)
+async def test_multipart_upload_returns_cleaned_image(
+    client: GatewayClient,
+    fake_torchserve: FakeTorchServe,
+    mode: str,
+    image_format: str,
+    mime: str,
+    ext: str,
+) -> None:
+    image = encode(mode, SIZE, image_format)
+
+    response = await client.post(
+        "/api/v1/remove", data=multipart(image, f"holiday photo.{ext}", mime)
+    )
+
+    assert response.status == 200
+    assert response.content_type == mime
+    body = await response.read()
+    assert _decoded_size(body, image_format) == SIZE
+    assert response.headers["Content-Disposition"] == (
+        f'inline; filename="holiday_photo-clearmark.{ext}"'
+    )
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    # TorchServe got exactly the uploaded bytes, labelled with their sniffed type.
+    assert fake_torchserve.received == [(mime, image)]
+
+
+@pytest.mark.parametrize(("mode", "image_format", "mime", "ext"), IMAGES)
+async def test_raw_body_upload_returns_cleaned_image(
+    client: GatewayClient,
+    fake_torchserve: FakeTorchServe,
+    mode: str,
+    image_format: str,
+    mime: str,
+    ext: str,
+) -> None:
+    image = encode(mode, SIZE, image_format)
+
+    response = await client.post("/api/v1/remove", data=image, headers={"Content-Type": mime})
+
+    assert response.status == 200
+    assert response.content_type == mime
+    assert _decoded_size(await response.read(), image_format) == SIZE
+    assert response.headers["Content-Disposition"] == f'inline; filename="image-clearmark.{ext}"'
+    assert response.headers["Cache-Control"] == "no-store"
+    assert fake_torchserve.received == [(mime, image)]
+
+
+async def test_declared_type_does_not_override_sniffed_format(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    jpeg = encode("RGB", SIZE, "JPEG")
+
+    response = await client.post("/api/v1/remove", data=jpeg, headers={"Content-Type": "image/png"})
+
+    assert response.status == 200
+    assert response.content_type == "image/jpeg"
+    assert fake_torchserve.received == [("image/jpeg", jpeg)]
+
+
+async def test_only_the_image_field_is_used(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    image = encode("RGB", SIZE, "PNG")
+    form = multipart(image, "scan.png", "image/png")
+    form.add_field("comment", "ignored")
+
+    response = await client.post("/api/v1/remove", data=form)
+
+    assert response.status == 200
+    assert fake_torchserve.received == [("image/png", image)]
+
+
+async def test_healthz_does_not_call_torchserve(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    response = await client.get("/healthz")
+
+    assert response.status == 200
+    assert await response.json() == {"status": "ok"}
+    assert fake_torchserve.received == []
+
+
+async def test_readyz_sends_a_real_image(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    response = await client.get("/readyz")
+
+    assert response.status == 200
+    assert await response.json() == {"status": "ready"}
+    [(mime, probe)] = fake_torchserve.received
+    assert mime == "image/png"
+    assert _decoded_size(probe, "PNG") == (8, 8)
+
+
+async def test_readyz_503_when_model_busy(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = BUSY_503
+
+    response = await client.get("/readyz")
+
+    assert response.status == 503
+    assert (await response.json())["error"].startswith("model not ready: ")
+
+
+async def test_readyz_503_when_torchserve_down(
+    aiohttp_client: AiohttpClient, settings: Settings, closed_port_url: str
+) -> None:
+    app = create_app(dataclasses.replace(settings, torchserve_url=closed_port_url))
+    down_client = await aiohttp_client(app)
+
+    response = await down_client.get("/readyz")
+
+    assert response.status == 503
+    assert (await response.json())["error"].startswith("model not ready: ")
+
+
+async def test_index_shows_form_and_limits(client: GatewayClient) -> None:
+    response = await client.get("/")
+
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    html = await response.text()
+    assert 'action="/api/v1/remove" method="post" enctype="multipart/form-data"' in html
+    assert 'type="file" name="image"' in html
+    assert 'accept="image/png,image/jpeg,image/webp" multiple' in html
+    assert '<script src="/static/app.js" defer></script>' in html
+    # 200,000 bytes and 300 x 300 pixels, as set in conftest.
+    assert "0.191 MB" in html
+    assert "0.09 megapixels" in html
+    assert "300 &times; 300" in html
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_index_has_no_inline_script_or_style(client: GatewayClient) -> None:
+    html = await (await client.get("/")).text()
+
+    # The CSP allows scripts and styles only from files on this origin.
+    assert html.count("<script") == 1
+    assert "<style" not in html
+    assert "style=" not in html
+
+
+@pytest.mark.parametrize(
+    ("path", "content_types"),
+    [
+        ("/static/app.js", {"application/javascript", "text/javascript"}),
+        ("/static/style.css", {"text/css"}),
+    ],
+)
+async def test_static_files_served(
+    client: GatewayClient, path: str, content_types: set[str]
+) -> None:
+    response = await client.get(path)
+
+    assert response.status == 200
+    assert response.content_type in content_types
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert len(await response.read()) > 500

@@ -1,0 +1,313 @@
+"""One test per way an upload or the model can fail: exact status and a specific message."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import ClientResponse
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from gateway.torchserve_client import TorchServeClient
+from gateway.upload import MULTIPART_OVERHEAD_BYTES, download_filename
+from tests.gateway.conftest import (
+    BUSY_503,
+    FAIL_500,
+    HANDLER_422_MESSAGE,
+    MAX_UPLOAD_BYTES,
+    NOT_FOUND_404,
+    REJECT_422,
+    SLOW,
+    WRONG_SIZE,
+    WRONG_TYPE,
+    AiohttpClient,
+    FakeTorchServe,
+    GatewayClient,
+    encode,
+    multipart,
+    png_claiming_size,
+)
+
+REMOVE = "/api/v1/remove"
+SIZE = (64, 48)
+
+
+async def _error(response: ClientResponse, status: int) -> str:
+    """Assert the status and the JSON error shape; return the message."""
+    assert response.status == status
+    assert response.content_type == "application/json"
+    payload = await response.json()
+    assert set(payload) == {"error"}
+    message: str = payload["error"]
+    return message
+
+
+async def _post_png(client: GatewayClient, data: bytes) -> ClientResponse:
+    return await client.post(REMOVE, data=multipart(data, "photo.png", "image/png"))
+
+
+# --- the upload itself ---------------------------------------------------------------
+
+
+async def test_form_without_image_field_is_400(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    png = encode("RGB", SIZE, "PNG")
+    response = await client.post(REMOVE, data=multipart(png, "photo.png", "image/png", "file"))
+
+    assert "no 'image' field" in await _error(response, 400)
+    assert fake_torchserve.received == []
+
+
+async def test_empty_image_field_is_400(client: GatewayClient) -> None:
+    # What a browser sends when the form is submitted with no file chosen.
+    response = await client.post(REMOVE, data=multipart(b"", "", "application/octet-stream"))
+
+    assert "no image" in await _error(response, 400)
+
+
+async def test_empty_raw_body_is_400(client: GatewayClient) -> None:
+    response = await client.post(REMOVE, data=b"", headers={"Content-Type": "image/png"})
+
+    assert "no image" in await _error(response, 400)
+
+
+async def test_malformed_multipart_is_400(client: GatewayClient) -> None:
+    response = await client.post(
+        REMOVE, data=b"not a form", headers={"Content-Type": "multipart/form-data"}
+    )
+
+    assert "malformed multipart" in await _error(response, 400)
+
+
+async def test_text_plain_body_is_415(client: GatewayClient) -> None:
+    response = await client.post(REMOVE, data=b"hello", headers={"Content-Type": "text/plain"})
+
+    message = await _error(response, 415)
+    assert "multipart/form-data" in message
+    assert "text/plain" in message
+
+
+async def test_gif_is_415(client: GatewayClient, fake_torchserve: FakeTorchServe) -> None:
+    gif = encode("P", SIZE, "GIF")
+    response = await client.post(REMOVE, data=multipart(gif, "anim.gif", "image/gif"))
+
+    assert "supported formats are PNG, JPEG, WebP" in await _error(response, 415)
+    assert fake_torchserve.received == []
+
+
+async def test_garbage_labelled_png_is_415(client: GatewayClient) -> None:
+    response = await client.post(
+        REMOVE, data=b"this is not an image", headers={"Content-Type": "image/png"}
+    )
+
+    assert "unsupported image format" in await _error(response, 415)
+
+
+async def test_multipart_declared_over_cap_is_413_before_reading(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    too_big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
+    response = await _post_png(client, too_big)
+
+    assert f"limit of {MAX_UPLOAD_BYTES:,} bytes" in await _error(response, 413)
+    assert fake_torchserve.received == []
+
+
+async def test_multipart_image_over_cap_is_413_while_reading(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    # Body fits the multipart allowance, so only counting the field's bytes catches it.
+    too_big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES)
+    response = await _post_png(client, too_big)
+
+    assert f"limit of {MAX_UPLOAD_BYTES:,} bytes" in await _error(response, 413)
+    assert fake_torchserve.received == []
+
+
+async def test_raw_body_declared_over_cap_is_413(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    too_big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES)
+    response = await client.post(REMOVE, data=too_big, headers={"Content-Type": "image/png"})
+
+    assert f"limit of {MAX_UPLOAD_BYTES:,} bytes" in await _error(response, 413)
+    assert fake_torchserve.received == []
+
+
+async def test_chunked_raw_body_over_cap_is_413(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        # No Content-Length: the gateway must count while reading.
+        for _ in range(MAX_UPLOAD_BYTES // 10_000 + 2):
+            yield bytes(10_000)
+
+    response = await client.post(REMOVE, data=chunks(), headers={"Content-Type": "image/png"})
+
+    assert f"limit of {MAX_UPLOAD_BYTES:,} bytes" in await _error(response, 413)
+    assert fake_torchserve.received == []
+
+
+async def test_too_many_pixels_is_413(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    # A real 400 x 400 JPEG: under the byte cap, over the 300 x 300 pixel cap.
+    jpeg = encode("RGB", (400, 400), "JPEG")
+    assert len(jpeg) < MAX_UPLOAD_BYTES
+    response = await client.post(REMOVE, data=jpeg, headers={"Content-Type": "image/jpeg"})
+
+    message = await _error(response, 413)
+    assert "400x400 = 160,000 pixels" in message
+    assert "limit is 90,000 pixels" in message
+    assert fake_torchserve.received == []
+
+
+async def test_decompression_bomb_header_is_413(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    # A few hundred bytes claiming 20000 x 20000: Pillow's bomb guard stops it at open.
+    response = await _post_png(client, png_claiming_size(20_000, 20_000))
+
+    assert "limit is 90,000 pixels" in await _error(response, 413)
+    assert fake_torchserve.received == []
+
+
+@pytest.mark.parametrize(("image_format", "mime"), [("PNG", "image/png"), ("JPEG", "image/jpeg")])
+async def test_truncated_image_is_422(
+    client: GatewayClient, fake_torchserve: FakeTorchServe, image_format: str, mime: str
+) -> None:
+    image = encode("RGB", SIZE, image_format)
+    response = await client.post(
+        REMOVE, data=image[: len(image) // 2], headers={"Content-Type": mime}
+    )
+
+    assert f"could not decode the {image_format} image" in await _error(response, 422)
+    assert fake_torchserve.received == []
+
+
+async def test_corrupt_header_is_422(client: GatewayClient) -> None:
+    corrupt = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"\xff" * 40
+    response = await _post_png(client, corrupt)
+
+    assert "could not read the PNG header" in await _error(response, 422)
+
+
+# --- TorchServe failures -------------------------------------------------------------
+
+
+async def test_torchserve_unreachable_is_503(
+    aiohttp_client: AiohttpClient, settings: Settings, closed_port_url: str
+) -> None:
+    down = await aiohttp_client(
+        create_app(dataclasses.replace(settings, torchserve_url=closed_port_url))
+    )
+    response = await _post_png(down, encode("RGB", SIZE, "PNG"))
+
+    assert "unreachable" in await _error(response, 503)
+
+
+async def test_torchserve_busy_is_503(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = BUSY_503
+    response = await _post_png(client, encode("RGB", SIZE, "PNG"))
+
+    assert "busy or not loaded" in await _error(response, 503)
+
+
+async def test_model_not_registered_is_503(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = NOT_FOUND_404
+    response = await _post_png(client, encode("RGB", SIZE, "PNG"))
+
+    assert "busy or not loaded" in await _error(response, 503)
+
+
+async def test_torchserve_timeout_is_504(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = SLOW
+    response = await _post_png(client, encode("RGB", SIZE, "PNG"))
+
+    assert "took too long" in await _error(response, 504)
+
+
+async def test_handler_rejection_passes_through(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = REJECT_422
+    response = await _post_png(client, encode("RGB", SIZE, "PNG"))
+
+    assert await _error(response, 422) == HANDLER_422_MESSAGE
+
+
+async def test_worker_failure_is_502(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = FAIL_500
+    response = await _post_png(client, encode("RGB", SIZE, "PNG"))
+
+    assert "model failed on this image (500)" in await _error(response, 502)
+
+
+async def test_wrong_size_answer_is_502(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = WRONG_SIZE
+    response = await _post_png(client, encode("RGB", SIZE, "PNG"))
+
+    assert "7x5 image, expected 64x48" in await _error(response, 502)
+
+
+async def test_wrong_content_type_answer_is_502(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    fake_torchserve.mode = WRONG_TYPE
+    response = await _post_png(client, encode("RGB", SIZE, "PNG"))
+
+    assert "application/octet-stream, expected image/png" in await _error(response, 502)
+
+
+async def test_unexpected_error_is_500_and_logs_no_image_bytes(
+    client: GatewayClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def explode(self: TorchServeClient, image: bytes, mime: str) -> tuple[bytes, str]:
+        raise RuntimeError(image.hex())
+
+    monkeypatch.setattr(TorchServeClient, "remove_watermark", explode)
+    png = encode("RGB", SIZE, "PNG")
+
+    with caplog.at_level(logging.ERROR, logger="gateway"):
+        response = await _post_png(client, png)
+
+    assert await _error(response, 500) == "internal error"
+    assert "POST /api/v1/remove: unexpected RuntimeError" in caplog.text
+    # The exception's message held the upload; only its type and stack are logged.
+    assert png[:16].hex() not in caplog.text
+
+
+# --- what the download is called -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("client_filename", "image_format", "expected"),
+    [
+        ("photo.png", "PNG", "photo-clearmark.png"),
+        ("IMG 0042.JPG", "JPEG", "IMG_0042-clearmark.jpg"),
+        ('evil"; filename="x.exe', "WEBP", "evil_filename_x-clearmark.webp"),
+        ("../../etc/passwd", "PNG", "passwd-clearmark.png"),
+        ("C:\\Users\\me\\cat.webp", "WEBP", "cat-clearmark.webp"),
+        (".hidden.png", "PNG", "hidden-clearmark.png"),
+        ("фото.jpg", "JPEG", "image-clearmark.jpg"),
+        (None, "PNG", "image-clearmark.png"),
+    ],
+)
+def test_download_filename_is_safe(
+    client_filename: str | None, image_format: str, expected: str
+) -> None:
+    assert download_filename(client_filename, image_format) == expected
