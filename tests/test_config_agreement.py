@@ -7,23 +7,14 @@ from pathlib import Path
 from yarl import URL
 
 from gateway.settings import Settings
+from handler.archive import MODEL_NAME
+from serving.torchserve import Ports, read_properties
 
 CONFIG_PROPERTIES = Path(__file__).resolve().parent.parent / "config.properties"
 
 
-def _read_properties(path: Path) -> dict[str, str]:
-    properties = {}
-    for line in path.read_text().splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, _, value = stripped.partition("=")
-        properties[key.strip()] = value.strip()
-    return properties
-
-
 def test_torchserve_accepts_the_largest_upload() -> None:
-    properties = _read_properties(CONFIG_PROPERTIES)
+    properties = read_properties(CONFIG_PROPERTIES)
 
     assert int(properties["max_request_size"]) >= Settings().max_upload_bytes
 
@@ -33,10 +24,19 @@ def test_torchserve_can_return_the_largest_image() -> None:
     # PNG filter bytes and chunk framing.
     worst_case_bytes = 4 * Settings().max_pixels * 1.05
 
-    assert int(_read_properties(CONFIG_PROPERTIES)["max_response_size"]) >= worst_case_bytes
+    assert int(read_properties(CONFIG_PROPERTIES)["max_response_size"]) >= worst_case_bytes
 
 
 def test_gateway_default_port_is_torchserve_inference_port() -> None:
-    inference_address = URL(_read_properties(CONFIG_PROPERTIES)["inference_address"])
+    inference_address = URL(read_properties(CONFIG_PROPERTIES)["inference_address"])
 
     assert inference_address.port == URL(Settings().torchserve_url).port
+
+
+def test_gateway_asks_for_the_model_the_archive_holds() -> None:
+    assert Settings().model_name == MODEL_NAME
+
+
+def test_torchserve_ports_follow_the_environment() -> None:
+    assert Ports.from_env({}) == Ports(8080, 8081, 8082)
+    assert Ports.from_env({"TORCHSERVE_MANAGEMENT_PORT": "9001"}).management == 9001

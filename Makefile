@@ -1,0 +1,48 @@
+# clearmark: `make run` serves http://127.0.0.1:8000, `make test` runs every test.
+# Both set everything up themselves: a virtualenv in .venv and the model archive.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+CHECKPOINT := model/clearmark.pt
+MAR := model_store/clearmark.mar
+# Everything packed into the archive: it is rebuilt when any of them changes.
+MAR_INPUTS := $(CHECKPOINT) handler/__init__.py handler/clearmark_handler.py handler/imaging.py \
+	handler/archive.py handler/model-config.yaml training/__init__.py training/model.py
+
+.PHONY: run test lint java install clean
+
+run: java $(MAR)
+	$(BIN)/python -m serving
+
+test: java $(MAR)
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy gateway handler
+
+# TorchServe's frontend is Java: say exactly what to install instead of failing later.
+java:
+	@version=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1); \
+	if [ -z "$$version" ] || [ "$$version" -lt 17 ]; then \
+		echo "TorchServe needs Java 17 or newer (found: $${version:-none})."; \
+		echo "Install it with:  sudo apt-get install -y openjdk-17-jre-headless"; \
+		exit 1; \
+	fi
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+$(MAR): $(INSTALLED) $(MAR_INPUTS)
+	$(BIN)/python -m handler.archive --checkpoint $(CHECKPOINT) --out $(dir $(MAR))
+
+clean:
+	rm -rf model_store var

@@ -1,0 +1,1 @@
+"""TorchServe handler for clearmark and the image codecs it uses."""

@@ -1,0 +1,109 @@
+"""Image bytes in and out of the handler: decode to RGB (+ alpha kept aside), encode back in kind.
+
+Pure functions over bytes and numpy arrays; nothing here touches the disk.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+# Pillow format name -> MIME type; the formats clearmark accepts and returns.
+MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+JPEG_QUALITY = 95
+WEBP_QUALITY = 95
+
+
+class ImageRejected(Exception):
+    """An upload the handler cannot process; ``status`` is the HTTP code to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8, EXIF orientation applied
+    alpha: np.ndarray | None  # (H, W) uint8, or None when the input had no transparency
+    format: str  # a key of MIME_TYPES
+    lossless: bool  # WebP only: whether the input was lossless WebP (PNG always is)
+    icc_profile: bytes | None  # carried over so colours look the same after the round trip
+
+
+def _is_lossless_webp(data: bytes) -> bool:
+    """Walk the RIFF chunks: lossless WebP stores its image in a VP8L chunk, lossy in VP8."""
+    offset = 12
+    while offset + 8 <= len(data):
+        tag = data[offset : offset + 4]
+        if tag == b"VP8L":
+            return True
+        if tag == b"VP8 ":
+            return False
+        size = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        offset += 8 + size + (size & 1)
+    return False
+
+
+def decode_image(data: bytes) -> DecodedImage:
+    """Decode PNG, JPEG or WebP bytes; ImageRejected says why not (415, 413 or 422)."""
+    if not data:
+        raise ImageRejected(400, "empty request: send the image bytes as the request body")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = img.format or ""
+            if fmt not in MIME_TYPES:
+                raise ImageRejected(
+                    415, f"unsupported image format {fmt or 'unknown'}: send PNG, JPEG or WebP"
+                )
+            img.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageRejected(413, f"image has too many pixels: {exc}") from exc
+    except Image.UnidentifiedImageError as exc:
+        raise ImageRejected(415, "not an image: send PNG, JPEG or WebP") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(422, f"could not decode the image: {exc}") from exc
+    icc_profile = img.info.get("icc_profile")
+    img = ImageOps.exif_transpose(img)
+    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        rgb, alpha = rgba.convert("RGB"), np.asarray(rgba.getchannel("A"))
+    else:
+        rgb, alpha = img.convert("RGB"), None
+    return DecodedImage(
+        rgb=np.array(rgb),  # writable: torch.from_numpy warns on read-only arrays
+        alpha=alpha,
+        format=fmt,
+        lossless=fmt == "PNG" or (fmt == "WEBP" and _is_lossless_webp(data)),
+        icc_profile=icc_profile,
+    )
+
+
+def encode_image(rgb: np.ndarray, like: DecodedImage) -> bytes:
+    """Encode (H, W, 3) uint8 in the format of ``like``, re-attaching its alpha channel."""
+    img = Image.fromarray(rgb, "RGB")
+    if like.alpha is not None:
+        img.putalpha(Image.fromarray(like.alpha, "L"))
+    options: dict[str, object] = {}
+    if like.icc_profile:
+        options["icc_profile"] = like.icc_profile
+    if like.format == "JPEG":
+        # 4:4:4 keeps the colour of thin restored strokes from bleeding into neighbours.
+        options.update(quality=JPEG_QUALITY, subsampling=0)
+    elif like.format == "WEBP" and like.lossless:
+        options.update(lossless=True)
+    elif like.format == "WEBP":
+        options.update(quality=WEBP_QUALITY)
+    buffer = io.BytesIO()
+    img.save(buffer, format=like.format, **options)
+    return buffer.getvalue()

@@ -1,0 +1,127 @@
+"""The whole path: the committed checkpoint archived, a real TorchServe, the gateway in front."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import socket
+
+import numpy as np
+import pytest
+import yaml
+from aiohttp import ClientSession, FormData
+from PIL import Image
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from handler.archive import MODEL_NAME, build_archive
+from serving.torchserve import REPO, Ports, TorchServe
+from tests.images import decode, encode
+from training.examples import validation_examples
+from training.fonts import bundled_fonts
+from training.metrics import psnr
+from training.photos import is_validation, photo_source
+
+pytestmark = pytest.mark.integration
+EXAMPLES = 8  # the first validation examples of the evaluate stage
+MIN_GAIN_DB = 3.0
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def torchserve(tmp_path_factory):
+    store = tmp_path_factory.mktemp("model_store")
+    build_archive(REPO / "model" / "clearmark.pt", store)
+    server = TorchServe(store, f"{MODEL_NAME}.mar", tmp_path_factory.mktemp("run"),
+                        Ports(*free_ports(3)))  # fmt: skip
+    with server:
+        server.wait_until_ready(MODEL_NAME, timeout_s=240)
+        yield server
+    assert server.process is None
+
+
+@pytest.fixture
+async def client(aiohttp_client, torchserve):
+    settings = Settings(torchserve_url=f"http://127.0.0.1:{torchserve.ports.inference}")
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture(scope="module")
+def validation_set():
+    """The evaluate stage's examples, rebuilt from params.yaml without the DVC outputs."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    prep, ev = params["prepare"], params["evaluate"]
+    photos = photo_source(prep["source"], prep.get("folder"))
+    held_out = [load() for name, load in sorted(photos.items())
+                if is_validation(name, prep["val_fraction"], prep["seed"])]  # fmt: skip
+    return validation_examples(held_out, bundled_fonts(), EXAMPLES, ev["crop_size"], ev["seed"])
+
+
+async def test_watermark_removed_through_the_gateway(client, validation_set):
+    gains = []
+    for ex in validation_set:
+        form = FormData()
+        form.add_field("image", encode(ex.watermarked, "PNG"), filename="wm.png",
+                       content_type="image/png")  # fmt: skip
+        response = await client.post("/api/v1/remove", data=form)
+        assert response.status == 200, await response.text()
+        assert response.content_type == "image/png"
+        out = decode(await response.read())
+        assert out.format == "PNG" and out.size == ex.watermarked.shape[1::-1]
+        gains.append(psnr(np.asarray(out), ex.clean) - psnr(ex.watermarked, ex.clean))
+    assert np.mean(gains) >= MIN_GAIN_DB, f"PSNR gains per example: {np.round(gains, 2)}"
+
+
+async def test_jpeg_raw_body_comes_back_as_jpeg(client, validation_set):
+    data = encode(validation_set[0].watermarked, "JPEG", quality=92)
+    response = await client.post("/api/v1/remove", data=data,
+                                 headers={"Content-Type": "image/jpeg"})  # fmt: skip
+    assert response.status == 200
+    assert response.content_type == "image/jpeg"
+    assert decode(await response.read()).size == (256, 256)
+
+
+async def test_ready_once_the_model_answers(client):
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["status"] == "ready"
+
+
+async def test_a_bad_item_fails_alone_in_a_torchserve_batch(torchserve, validation_set):
+    """Sent straight to TorchServe at once, so that dynamic batching can group them."""
+    good = encode(validation_set[1].watermarked, "PNG")
+    url = f"http://127.0.0.1:{torchserve.ports.inference}/predictions/{MODEL_NAME}"
+
+    async with ClientSession() as session:
+
+        async def post(body: bytes) -> tuple[int, bytes]:
+            async with session.post(url, data=body, headers={"Content-Type": "image/png"}) as r:
+                return r.status, await r.read()
+
+        results = await asyncio.gather(post(good), post(good[:300]), post(good))
+    assert [status for status, _ in results] == [200, 422, 200]
+    assert Image.open(io.BytesIO(results[0][1])).size == (256, 256)
+    assert b"decode" in results[1][1]
+
+
+def test_stopping_leaves_no_process_behind(tmp_path):
+    store = tmp_path / "store"
+    build_archive(REPO / "model" / "clearmark.pt", store)
+    server = TorchServe(store, f"{MODEL_NAME}.mar", tmp_path / "run", Ports(*free_ports(3)))
+    server.start()
+    assert server.process is not None
+    group = server.process.pid
+    server.wait_until_ready(MODEL_NAME, timeout_s=240)
+    server.stop()
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
