@@ -1,5 +1,7 @@
 """TorchServe handler: watermarked image bytes in, cleaned image bytes of the same format out.
 
+TorchServe requires this module to define exactly one class, the handler.
+
 Each request of a dynamic batch is handled on its own terms: a request that cannot be decoded
 gets its own 4xx status and a JSON message, and the rest of the batch is still served.
 """
@@ -9,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
-from handler.imaging import MIME_TYPES, DecodedImage, ImageRejected, decode_image, encode_image
+from handler.imaging import (
+    MIME_TYPES,
+    CleanedImage,
+    DecodedImage,
+    ImageRejected,
+    decode_image,
+    encode_image,
+)
 from training.model import ModelConfig, WatermarkRemover, remove_watermark
 
 logger = logging.getLogger(__name__)
@@ -26,12 +34,6 @@ CHECKPOINT_FILE = "clearmark.pt"
 # Padded pixels one forward pass may hold: bounds a worker's memory when a batch
 # brings several large photos (each 12-channel float32 feature map is 48 bytes a pixel).
 MAX_PIXELS_PER_FORWARD = 16_777_216
-
-
-@dataclass(frozen=True)
-class CleanedImage:
-    rgb: np.ndarray  # (H, W, 3) uint8, the watermark removed
-    source: DecodedImage  # what came in: its format, alpha and colour profile go back out
 
 
 def forward_groups(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]:
@@ -139,6 +141,6 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
                 self.context.set_response_content_type(idx, "application/json")
                 responses.append(json.dumps({"error": item.message}).encode())
             else:
-                responses.append(encode_image(item.rgb, item.source))
+                responses.append(encode_image(item))
                 self.context.set_response_content_type(idx, MIME_TYPES[item.source.format])
         return responses

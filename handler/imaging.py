@@ -36,6 +36,12 @@ class DecodedImage:
     icc_profile: bytes | None  # carried over so colours look the same after the round trip
 
 
+@dataclass(frozen=True)
+class CleanedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8, the watermark removed
+    source: DecodedImage  # what came in: its format, alpha and colour profile go back out
+
+
 def _is_lossless_webp(data: bytes) -> bool:
     """Walk the RIFF chunks: lossless WebP stores its image in a VP8L chunk, lossy in VP8."""
     offset = 12
@@ -89,9 +95,10 @@ def decode_image(data: bytes) -> DecodedImage:
     )
 
 
-def encode_image(rgb: np.ndarray, like: DecodedImage) -> bytes:
-    """Encode (H, W, 3) uint8 in the format of ``like``, re-attaching its alpha channel."""
-    img = Image.fromarray(rgb, "RGB")
+def encode_image(cleaned: CleanedImage) -> bytes:
+    """Encode the cleaned pixels in the format of their source, re-attaching its alpha channel."""
+    like = cleaned.source
+    img = Image.fromarray(cleaned.rgb, "RGB")
     if like.alpha is not None:
         img.putalpha(Image.fromarray(like.alpha, "L"))
     options: dict[str, object] = {}

@@ -137,31 +137,47 @@ class TorchServe:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                raise TorchServeError(f"TorchServe exited early; see {self.log_dir}")
+                raise TorchServeError(f"TorchServe exited early.{self.worker_errors()}")
             if "READY" in self.worker_status(model_name):
                 return
             time.sleep(0.5)
-        raise TorchServeError(f"no READY worker after {timeout_s:.0f} s; see {self.log_dir}")
+        raise TorchServeError(f"no READY worker after {timeout_s:.0f} s.{self.worker_errors()}")
+
+    def worker_errors(self, lines: int = 5) -> str:
+        """The last error lines the model's workers logged, to say why they did not start."""
+        model_log = self.log_dir / "model_log.log"
+        errors = []
+        if model_log.is_file():
+            errors = [line for line in model_log.read_text(errors="replace").splitlines()
+                      if "Error" in line or "Exception" in line]  # fmt: skip
+        return f" Logs: {self.log_dir}" + "".join(f"\n  {line}" for line in errors[-lines:])
 
     def stop(self, timeout_s: float = 20) -> None:
-        """Terminate the whole process group (CLI, Java frontend, Python workers)."""
+        """Terminate the whole process group (CLI, Java frontend, Python workers) and wait."""
         if self.process is None:
             return
+        group = self.process.pid
         for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                os.killpg(self.process.pid, sig)
+                os.killpg(group, sig)
             except ProcessLookupError:
                 break
-            try:
-                self.process.wait(timeout=timeout_s)
-                # The CLI may exit before the Java and worker processes it started.
-                os.killpg(self.process.pid, 0)
-                time.sleep(0.5)
-            except ProcessLookupError:
+            if self._wait_for_group_exit(group, timeout_s):
                 break
-            except subprocess.TimeoutExpired:
-                continue
+        self.process.wait()
         self.process = None
+
+    def _wait_for_group_exit(self, group: int, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            self.process.poll()  # reap the CLI: a zombie still counts as a group member
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.2)
+        return False
 
     def __enter__(self) -> TorchServe:
         self.start()
