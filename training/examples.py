@@ -35,12 +35,14 @@ def training_examples(
     count: int,
     crop_size: int,
     min_scale: float,
+    mark_reference_size: int,
 ) -> list[WatermarkedExample]:
+    """Random crops, each with marks sized as if on a ``mark_reference_size`` image."""
     examples = []
     for _ in range(count):
         photo = photos[int(rng.integers(len(photos)))]
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
-        examples.append(add_watermark(crop, rng, fonts))
+        examples.append(add_watermark(crop, rng, fonts, reference_size=mark_reference_size))
     return examples
 
 

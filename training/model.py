@@ -37,10 +37,14 @@ class ModelConfig:
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    # BatchNorm: from-scratch training converges in far fewer steps, and at inference it is
+    # a fixed per-channel scale and shift.
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
         nn.GELU(),
-        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
         nn.GELU(),
     )
 

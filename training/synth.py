@@ -22,6 +22,8 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 # A pixel belongs to the watermark when the mark changed it by more than this
 # (uint8 units): the definition the evaluation uses for the true mask.
 MASK_THRESHOLD = 15
+# Marks per image: more than one gives training more marked pixels per step.
+MAX_MARKS = 3
 
 TEXTS = (
     "© {name}",
@@ -136,10 +138,18 @@ def _mark_colour(rng: np.random.Generator) -> np.ndarray:
 
 
 def watermark_coverage(
-    rng: np.random.Generator, height: int, width: int, fonts: Sequence[Path]
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    fonts: Sequence[Path],
+    reference_size: int | None = None,
 ) -> np.ndarray:
-    """One text or logo mark at a random size, rotation and position: (H, W) float32 in [0, 1]."""
-    short_side = min(height, width)
+    """One text or logo mark at a random size, rotation and position: (H, W) float32 in [0, 1].
+
+    Mark sizes are fractions of ``reference_size`` (default: the image's short side), so that
+    crops of a larger image can carry marks sized for that image.
+    """
+    short_side = reference_size or min(height, width)
     if rng.random() < 0.6:
         shape = _text_coverage(rng, fonts, size=max(10, int(short_side * rng.uniform(0.05, 0.2))))
         # Long texts must still fit: shrink the rendered text to at most the image width.
@@ -185,11 +195,20 @@ def watermark_mask(watermarked: np.ndarray, clean: np.ndarray) -> np.ndarray:
 
 
 def add_watermark(
-    clean: np.ndarray, rng: np.random.Generator, fonts: Sequence[Path]
+    clean: np.ndarray,
+    rng: np.random.Generator,
+    fonts: Sequence[Path],
+    reference_size: int | None = None,
+    max_marks: int = MAX_MARKS,
 ) -> WatermarkedExample:
-    """Draw one random visible watermark over ``clean`` (H, W, 3) uint8."""
+    """Draw 1 to ``max_marks`` copies of one random visible watermark over ``clean`` (H, W, 3)
+    uint8: one colour and opacity, each copy its own text or shape and place, as a photographer's
+    marks are."""
     height, width = clean.shape[:2]
-    coverage = watermark_coverage(rng, height, width, fonts)
+    coverage = np.zeros((height, width), dtype=np.float32)
+    for _ in range(int(rng.integers(1, max_marks + 1))):
+        mark = watermark_coverage(rng, height, width, fonts, reference_size)
+        coverage = np.maximum(coverage, mark)
     opacity = rng.uniform(0.25, 0.85)
     alpha = (coverage * opacity).astype(np.float32)
     colour = _mark_colour(rng)

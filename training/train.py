@@ -42,6 +42,7 @@ class TrainConfig:
     batch_size: int
     crop_size: int
     min_scale: float
+    mark_reference_size: int
     lr: float
     min_lr: float
     warmup_steps: int
@@ -133,7 +134,13 @@ def train(
         rng = np.random.default_rng([cfg.seed, step])
         batch = collate(
             training_examples(
-                train_photos, fonts, rng, cfg.batch_size, cfg.crop_size, cfg.min_scale
+                train_photos,
+                fonts,
+                rng,
+                cfg.batch_size,
+                cfg.crop_size,
+                cfg.min_scale,
+                cfg.mark_reference_size,
             )
         )
         for group in optimizer.param_groups:
