@@ -128,9 +128,9 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
             batch[k] = torch.nn.functional.pad(
                 tensor[None], (0, width - img.shape[1], 0, height - img.shape[0]), mode="replicate"
             )[0]
-        output = remove_watermark(self.model, batch).output
-        output = output.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return [output[k, : img.shape[0], : img.shape[1]] for k, img in enumerate(images)]
+        output = remove_watermark(self.model, batch).output  # (B, 3, H, W) float in [0, 1]
+        pixels = output.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        return [pixels[k, : img.shape[0], : img.shape[1]] for k, img in enumerate(images)]
 
     def postprocess(self, data: list[CleanedImage | ImageRejected]) -> list[bytes]:
         """Per request: the image encoded in its input format, or a JSON error and its status."""

@@ -10,7 +10,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow format name -> MIME type; the formats clearmark accepts and returns.
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -74,18 +74,18 @@ def decode_image(data: bytes) -> DecodedImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(413, f"image has too many pixels: {exc}") from exc
-    except Image.UnidentifiedImageError as exc:
+    except UnidentifiedImageError as exc:
         raise ImageRejected(415, "not an image: send PNG, JPEG or WebP") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(422, f"could not decode the image: {exc}") from exc
     icc_profile = img.info.get("icc_profile")
-    img = ImageOps.exif_transpose(img)
-    has_alpha = img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info
+    oriented = ImageOps.exif_transpose(img)
+    has_alpha = oriented.mode in ("RGBA", "LA", "PA") or "transparency" in oriented.info
     if has_alpha:
-        rgba = img.convert("RGBA")
+        rgba = oriented.convert("RGBA")
         rgb, alpha = rgba.convert("RGB"), np.asarray(rgba.getchannel("A"))
     else:
-        rgb, alpha = img.convert("RGB"), None
+        rgb, alpha = oriented.convert("RGB"), None
     return DecodedImage(
         rgb=np.array(rgb),  # writable: torch.from_numpy warns on read-only arrays
         alpha=alpha,

@@ -1,11 +1,10 @@
 """Training losses.
 
-Marks cover a few percent of a crop: a plain mean over pixels rewards predicting "no watermark"
-everywhere, while averaging marked and unmarked pixels separately (tried first) makes a wrongly
-flagged clean pixel fifty times cheaper than a missed marked one, and the model then flags a
-third of every photo. Every pixel term therefore weighs a marked pixel ``1 + inside_weight``
-times an unmarked one, which keeps the cost of a false positive proportional to its area, as
-PSNR counts it.
+Marks cover a few percent of a crop. Averaging marked and unmarked pixels separately (tried
+first) makes a wrongly flagged clean pixel fifty times cheaper than a missed marked one, and the
+model then flags a third of every photo; for PSNR a false positive costs as much as a miss.
+Every pixel term therefore weighs a marked pixel ``1 + inside_weight`` times an unmarked one,
+which keeps the cost of a false positive proportional to its area.
 """
 
 from __future__ import annotations

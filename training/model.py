@@ -33,7 +33,7 @@ class ModelConfig:
 
     @property
     def size_multiple(self) -> int:
-        return 2**self.depth
+        return int(2**self.depth)
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:

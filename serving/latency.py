@@ -1,0 +1,70 @@
+"""Latency of one photo through a running gateway: the first request, then the steady state.
+
+    python -m serving.latency --url http://127.0.0.1:8000 --megapixels 1 --repeat 10
+
+The photo is a bundled one resized to the asked size, with a synthetic watermark, sent as
+JPEG. Prints one JSON document: first-request seconds and the median of the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import statistics
+import time
+import urllib.request
+
+import numpy as np
+from PIL import Image
+
+from training.fonts import bundled_fonts
+from training.photos import bundled_photos
+from training.synth import add_watermark
+
+
+def watermarked_photo(megapixels: float, seed: int = 0) -> bytes:
+    """A watermarked 3:2 JPEG of about ``megapixels`` million pixels."""
+    width = round(math.sqrt(megapixels * 1e6 * 3 / 2))
+    height = round(width * 2 / 3)
+    photo = Image.fromarray(bundled_photos()["skimage-coffee"]()).resize((width, height))
+    marked = add_watermark(np.asarray(photo), np.random.default_rng(seed), bundled_fonts())
+    buffer = io.BytesIO()
+    Image.fromarray(marked.watermarked).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def post_seconds(url: str, body: bytes) -> float:
+    request = urllib.request.Request(
+        f"{url}/api/v1/remove", data=body, headers={"Content-Type": "image/jpeg"}
+    )
+    start = time.perf_counter()
+    with urllib.request.urlopen(request, timeout=300) as response:
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"status {response.status}")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--megapixels", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=10)
+    args = parser.parse_args()
+    body = watermarked_photo(args.megapixels)
+    timings = [post_seconds(args.url, body) for _ in range(args.repeat + 1)]
+    width, height = Image.open(io.BytesIO(body)).size
+    result = {
+        "image": f"{width}x{height} JPEG, {len(body)} bytes",
+        "first_request_s": round(timings[0], 3),
+        "steady_median_s": round(statistics.median(timings[1:]), 3),
+        "steady_min_s": round(min(timings[1:]), 3),
+        "repeats": args.repeat,
+    }
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
