@@ -28,6 +28,19 @@ def random_crop(photo: np.ndarray, rng: np.random.Generator, size: int, scale: f
     return np.ascontiguousarray(crop)
 
 
+def augment_photo(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Vary a clean crop's colours and orientation, so that no colour or brightness of the few
+    training photos can pass for a sign of a watermark. (H, W, 3) uint8 in and out."""
+    if rng.random() < 0.5:
+        crop = crop[..., rng.permutation(3)]
+    if rng.random() < 0.5:
+        crop = np.rot90(crop, k=int(rng.integers(1, 4)))
+    levels = crop.astype(np.float32) / 255
+    levels = levels ** rng.uniform(0.6, 1.6)  # gamma
+    levels = (levels - 0.5) * rng.uniform(0.7, 1.3) + 0.5 + rng.uniform(-0.15, 0.15)
+    return np.ascontiguousarray(np.clip(levels * 255 + 0.5, 0, 255).astype(np.uint8))
+
+
 def training_examples(
     photos: Sequence[np.ndarray],
     fonts: Sequence[Path],
@@ -37,11 +50,12 @@ def training_examples(
     min_scale: float,
     mark_reference_size: int,
 ) -> list[WatermarkedExample]:
-    """Random crops, each with marks sized as if on a ``mark_reference_size`` image."""
+    """Random augmented crops, each with marks sized as if on a ``mark_reference_size`` image."""
     examples = []
     for _ in range(count):
         photo = photos[int(rng.integers(len(photos)))]
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
+        crop = augment_photo(crop, rng)
         examples.append(add_watermark(crop, rng, fonts, reference_size=mark_reference_size))
     return examples
 

@@ -24,7 +24,11 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def bundled_photos() -> dict[str, PhotoLoader]:
-    """Colour photographs shipped inside scikit-image, scikit-learn and matplotlib."""
+    """Photographs shipped inside scikit-image, scikit-learn and matplotlib, as RGB.
+
+    Eleven are colour; ten more are greyscale, worth having because eight training photos are
+    too few: the model learns their content by heart and flags whatever looks new as a mark.
+    """
     import matplotlib
     import skimage
     import sklearn.datasets
@@ -46,6 +50,17 @@ def bundled_photos() -> dict[str, PhotoLoader]:
                 "motorcycle_left.png",
                 "retina.jpg",
                 "rocket.jpg",
+                # greyscale
+                "brick.png",
+                "camera.png",
+                "cell.png",
+                "clock_motion.png",
+                "coins.png",
+                "grass.png",
+                "gravel.png",
+                "moon.png",
+                "page.png",
+                "text.png",
             )
         },
         "sklearn-china": sklearn_dir / "china.jpg",

@@ -15,7 +15,7 @@ from PIL import Image
 from tests.images import photo
 from training.checkpoint import load_model
 from training.evaluate import evaluate, example_grid
-from training.examples import validation_examples
+from training.examples import augment_photo, validation_examples
 from training.export import export
 from training.fonts import bundled_fonts
 from training.model import ModelConfig
@@ -82,7 +82,7 @@ def test_photo_sources_fail_clearly(tmp_path):
         photo_source("folder")
     with pytest.raises(FileNotFoundError, match="no images"):
         folder_photos(tmp_path)
-    assert len(photo_source("bundled")) == 11
+    assert len(photo_source("bundled")) == 21
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -136,3 +136,13 @@ def test_validation_set_is_fixed(photos):
     a = validation_examples(photos, fonts, 4, 64, seed=3)
     b = validation_examples(photos, fonts, 4, 64, seed=3)
     assert all(np.array_equal(x.watermarked, y.watermarked) for x, y in zip(a, b, strict=True))
+
+
+def test_augmentation_keeps_shape_and_is_seeded():
+    crop = photo(32, 48)
+    a = augment_photo(crop, np.random.default_rng(4))
+    b = augment_photo(crop, np.random.default_rng(4))
+    assert np.array_equal(a, b) and a.dtype == np.uint8
+    assert a.shape in ((32, 48, 3), (48, 32, 3))
+    shapes = {augment_photo(crop, np.random.default_rng(s)).shape for s in range(20)}
+    assert shapes == {(32, 48, 3), (48, 32, 3)}
