@@ -23,6 +23,10 @@ import torch
 import yaml
 from tqdm import tqdm
 
+import training.examples
+import training.losses
+import training.model
+import training.synth
 from training.examples import (
     collate,
     load_photo_folder,
@@ -34,6 +38,10 @@ from training.fonts import bundled_fonts
 from training.losses import removal_losses
 from training.metrics import psnr
 from training.model import ModelConfig, Prediction, WatermarkRemover, remove_watermark
+
+
+# A checkpoint made by other versions of these modules is not resumed.
+TRAINING_CODE = (training.examples, training.losses, training.model, training.synth)
 
 
 @dataclass(frozen=True)
@@ -55,10 +63,17 @@ class TrainConfig:
     bf16: bool  # bfloat16 autocast for the training forward (1.6x faster on AVX512-BF16 CPUs)
     loss_weights: dict[str, float] = field(default_factory=dict)
 
-    def fingerprint(self, model_cfg: ModelConfig) -> str:
-        """What a checkpoint must match to be resumed (everything but the step budget)."""
+    def fingerprint(self, model_cfg: ModelConfig, photos: list[np.ndarray]) -> str:
+        """What a checkpoint must match to be resumed: every setting but the step budget, the
+        photos, and the code that makes the batches and the losses."""
+        digest = hashlib.sha256()
         settings = {**asdict(self), "steps": None, "model": asdict(model_cfg)}
-        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        digest.update(json.dumps(settings, sort_keys=True).encode())
+        for photo in photos:
+            digest.update(photo.tobytes())
+        for module in TRAINING_CODE:
+            digest.update(Path(module.__file__ or "").read_bytes())
+        return digest.hexdigest()[:16]
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -100,7 +115,7 @@ def train(
     torch.manual_seed(cfg.seed)
     model = WatermarkRemover(model_cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    fingerprint = cfg.fingerprint(model_cfg)
+    fingerprint = cfg.fingerprint(model_cfg, [*train_photos, *val_photos])
     start, best = 0, {"val_psnr": -math.inf, "step": -1}
     last_path, best_path = runs / "last.pt", runs / "best.pt"
     if last_path.exists():
