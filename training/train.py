@@ -39,7 +39,6 @@ from training.losses import removal_losses
 from training.metrics import psnr
 from training.model import ModelConfig, Prediction, WatermarkRemover, remove_watermark
 
-
 # A checkpoint made by other versions of these modules is not resumed.
 TRAINING_CODE = (training.examples, training.losses, training.model, training.synth)
 
