@@ -2,9 +2,9 @@
 
     python -m serving [--model-store model_store] [--run-dir var/run]
 
-Ports come from the environment (GATEWAY_PORT, TORCHSERVE_INFERENCE_PORT,
-TORCHSERVE_MANAGEMENT_PORT, TORCHSERVE_METRICS_PORT); defaults from config.properties and
-gateway/settings.py.
+Ports come from the environment (GATEWAY_PORT and TORCHSERVE_<API>_PORT for the inference,
+management, metrics, grpc_inference and grpc_management APIs); defaults from config.properties
+and gateway/settings.py.
 """
 
 from __future__ import annotations

@@ -22,10 +22,13 @@ from types import TracebackType
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config.properties"
-ADDRESS_KEYS = {
+# Ports field -> config.properties key; an *_address key holds a URL, a *_port key a number.
+PORT_KEYS = {
     "inference": "inference_address",
     "management": "management_address",
     "metrics": "metrics_address",
+    "grpc_inference": "grpc_inference_port",
+    "grpc_management": "grpc_management_port",
 }
 
 
@@ -40,8 +43,13 @@ def read_properties(path: Path) -> dict[str, str]:
     return properties
 
 
-def port_of(address: str) -> int:
-    return int(address.rsplit(":", 1)[1])
+def port_of(value: str) -> int:
+    """The port in ``http://host:port`` or a bare ``port``."""
+    return int(value.rsplit(":", 1)[-1])
+
+
+def _setting(key: str, port: int) -> str:
+    return f"http://127.0.0.1:{port}" if key.endswith("_address") else str(port)
 
 
 @dataclass(frozen=True)
@@ -49,26 +57,28 @@ class Ports:
     inference: int
     management: int
     metrics: int
+    grpc_inference: int
+    grpc_management: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], config: Path = CONFIG) -> Ports:
         """config.properties' ports, each replaced by TORCHSERVE_<NAME>_PORT when set."""
         properties = read_properties(config)
         ports = {}
-        for name, key in ADDRESS_KEYS.items():
+        for name, key in PORT_KEYS.items():
             variable = f"TORCHSERVE_{name.upper()}_PORT"
             ports[name] = int(env[variable]) if env.get(variable) else port_of(properties[key])
         return cls(**ports)
 
 
 def run_config(config: Path, ports: Ports) -> str:
-    """config.properties with its three addresses moved to ``ports`` on loopback."""
+    """config.properties with every port moved to ``ports``, on loopback."""
     lines = []
     for line in config.read_text().splitlines():
         key = line.partition("=")[0].strip()
-        for name, address_key in ADDRESS_KEYS.items():
-            if key == address_key:
-                line = f"{key}=http://127.0.0.1:{getattr(ports, name)}"
+        for name, port_key in PORT_KEYS.items():
+            if key == port_key:
+                line = f"{key}={_setting(key, getattr(ports, name))}"
         lines.append(line)
     return "\n".join(lines) + "\n"
 

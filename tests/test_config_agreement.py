@@ -38,5 +38,5 @@ def test_gateway_asks_for_the_model_the_archive_holds() -> None:
 
 
 def test_torchserve_ports_follow_the_environment() -> None:
-    assert Ports.from_env({}) == Ports(8080, 8081, 8082)
+    assert Ports.from_env({}) == Ports(8080, 8081, 8082, 7070, 7071)
     assert Ports.from_env({"TORCHSERVE_MANAGEMENT_PORT": "9001"}).management == 9001

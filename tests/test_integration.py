@@ -43,7 +43,7 @@ def torchserve(tmp_path_factory):
     store = tmp_path_factory.mktemp("model_store")
     build_archive(REPO / "model" / "clearmark.pt", store)
     server = TorchServe(store, f"{MODEL_NAME}.mar", tmp_path_factory.mktemp("run"),
-                        Ports(*free_ports(3)))  # fmt: skip
+                        Ports(*free_ports(5)))  # fmt: skip
     with server:
         server.wait_until_ready(MODEL_NAME, timeout_s=240)
         yield server
@@ -117,7 +117,7 @@ async def test_a_bad_item_fails_alone_in_a_torchserve_batch(torchserve, validati
 def test_stopping_leaves_no_process_behind(tmp_path):
     store = tmp_path / "store"
     build_archive(REPO / "model" / "clearmark.pt", store)
-    server = TorchServe(store, f"{MODEL_NAME}.mar", tmp_path / "run", Ports(*free_ports(3)))
+    server = TorchServe(store, f"{MODEL_NAME}.mar", tmp_path / "run", Ports(*free_ports(5)))
     server.start()
     assert server.process is not None
     group = server.process.pid
