@@ -62,6 +62,8 @@ def main() -> int:
         print(f"{args.model_store / archive} is missing: build it with `make run`", file=sys.stderr)
         return 1
     # Ctrl-C and SIGTERM both end the wait below; the finally blocks stop every process.
+    # SIGINT is set explicitly: a shell starting us in the background would have it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     torchserve = TorchServe(args.model_store, archive, args.run_dir, ports)
     print(f"starting TorchServe (logs in {torchserve.log_dir}) ...", flush=True)
@@ -82,7 +84,7 @@ def main() -> int:
             print(f"clearmark failed to start: {exc}", file=sys.stderr)
             return 1
         finally:
-            gateway.send_signal(signal.SIGINT)
+            gateway.terminate()  # aiohttp's run_app shuts down gracefully on SIGTERM
             try:
                 gateway.wait(timeout=15)
             except subprocess.TimeoutExpired:
