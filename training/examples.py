@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.synth import WatermarkedExample, add_watermark
+from training.synth import WatermarkedExample, add_watermark, unmarked
 
 
 def random_crop(photo: np.ndarray, rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
@@ -49,14 +49,19 @@ def training_examples(
     crop_size: int,
     min_scale: float,
     mark_reference_size: int,
+    clean_fraction: float,
 ) -> list[WatermarkedExample]:
-    """Random augmented crops, each with marks sized as if on a ``mark_reference_size`` image."""
+    """Random augmented crops with marks sized as if on a ``mark_reference_size`` image; a
+    ``clean_fraction`` of them carry no mark, so the model learns to leave clean photos alone."""
     examples = []
     for _ in range(count):
         photo = photos[int(rng.integers(len(photos)))]
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
         crop = augment_photo(crop, rng)
-        examples.append(add_watermark(crop, rng, fonts, reference_size=mark_reference_size))
+        if rng.random() < clean_fraction:
+            examples.append(unmarked(crop))
+        else:
+            examples.append(add_watermark(crop, rng, fonts, reference_size=mark_reference_size))
     return examples
 
 

@@ -220,3 +220,15 @@ def add_watermark(
         alpha=alpha,
         colour=colour,
     )
+
+
+def unmarked(clean: np.ndarray) -> WatermarkedExample:
+    """A photo without any watermark, as a training example: nothing to find, nothing to change."""
+    height, width = clean.shape[:2]
+    return WatermarkedExample(
+        watermarked=clean,
+        clean=clean,
+        mask=np.zeros((height, width), dtype=bool),
+        alpha=np.zeros((height, width), dtype=np.float32),
+        colour=np.zeros(3, dtype=np.float32),
+    )

@@ -50,6 +50,7 @@ class TrainConfig:
     crop_size: int
     min_scale: float
     mark_reference_size: int
+    clean_fraction: float
     lr: float
     min_lr: float
     warmup_steps: int
@@ -156,6 +157,7 @@ def train(
                 cfg.crop_size,
                 cfg.min_scale,
                 cfg.mark_reference_size,
+                cfg.clean_fraction,
             )
         )
         for group in optimizer.param_groups:
