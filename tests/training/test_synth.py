@@ -3,7 +3,7 @@ import pytest
 
 from tests.images import photo
 from training.fonts import bundled_fonts
-from training.synth import MASK_THRESHOLD, add_watermark, blend, watermark_mask
+from training.synth import MASK_THRESHOLD, add_watermark, blend, unmarked, watermark_mask
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +54,8 @@ def test_watermark_mask_threshold():
     clean = np.zeros((1, 2, 3), dtype=np.uint8)
     marked = np.array([[[MASK_THRESHOLD, 0, 0], [MASK_THRESHOLD + 1, 0, 0]]], dtype=np.uint8)
     assert watermark_mask(marked, clean).tolist() == [[False, True]]
+
+
+def test_unmarked_example_has_nothing_to_remove(clean):
+    ex = unmarked(clean)
+    assert np.array_equal(ex.watermarked, clean) and not ex.mask.any() and not ex.alpha.any()
