@@ -56,6 +56,19 @@ def evaluate(
     return summary, outputs, masks
 
 
+@torch.inference_mode()
+def model_cost(model: WatermarkRemover, side: int = 1024) -> dict[str, float]:
+    """Parameter count and forward GFLOP per megapixel (a multiply-add counts as 2 FLOP)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        remove_watermark(model, torch.zeros(1, 3, side, side))
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "gflop_per_megapixel": counter.get_total_flops() / 1e9 / (side * side / 1e6),
+    }
+
+
 def example_grid(
     examples: Sequence[WatermarkedExample],
     outputs: Sequence[np.ndarray],
@@ -84,7 +97,9 @@ def main() -> None:
         params["crop_size"],
         params["seed"],
     )
-    summary, outputs, masks = evaluate(load_model(args.checkpoint), examples)
+    model = load_model(args.checkpoint)
+    summary, outputs, masks = evaluate(model, examples)
+    summary.update(model_cost(model))
     (args.out / "examples").mkdir(parents=True, exist_ok=True)
     (args.out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
     for i, ex in enumerate(examples[:EXAMPLE_PAIRS]):
