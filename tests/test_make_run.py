@@ -53,6 +53,8 @@ def test_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
             assert launcher.returncode == 0
         finally:
             if launcher.poll() is None:
-                launcher.kill()
+                # SIGTERM lets the launcher stop TorchServe too; SIGKILL would orphan it.
+                launcher.terminate()
+                launcher.communicate(timeout=60)
     assert not port_open(gateway_port)
     assert not any(port_open(port) for port in torchserve_ports), "TorchServe left running"
