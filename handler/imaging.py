@@ -6,6 +6,7 @@ Pure functions over bytes and numpy arrays; nothing here touches the disk.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 
@@ -14,6 +15,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow format name -> MIME type; the formats clearmark accepts and returns.
 MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+# What Pillow raises on malformed input besides OSError: its pure-Python parsers fail with these
+# on hostile headers. Any of them escaping would fail the whole batch, not just this request.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 
@@ -76,7 +80,7 @@ def decode_image(data: bytes) -> DecodedImage:
         raise ImageRejected(413, f"image has too many pixels: {exc}") from exc
     except UnidentifiedImageError as exc:
         raise ImageRejected(415, "not an image: send PNG, JPEG or WebP") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except DECODE_ERRORS as exc:
         raise ImageRejected(422, f"could not decode the image: {exc}") from exc
     icc_profile = img.info.get("icc_profile")
     oriented = ImageOps.exif_transpose(img)

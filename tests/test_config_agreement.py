@@ -7,7 +7,9 @@ from pathlib import Path
 from yarl import URL
 
 from gateway.settings import Settings
+from gateway.validation import SUPPORTED_FORMATS
 from handler.archive import MODEL_NAME
+from handler.imaging import MIME_TYPES
 from serving.torchserve import Ports, read_properties
 
 CONFIG_PROPERTIES = Path(__file__).resolve().parent.parent / "config.properties"
@@ -40,3 +42,7 @@ def test_gateway_asks_for_the_model_the_archive_holds() -> None:
 def test_torchserve_ports_follow_the_environment() -> None:
     assert Ports.from_env({}) == Ports(8080, 8081, 8082, 7070, 7071)
     assert Ports.from_env({"TORCHSERVE_MANAGEMENT_PORT": "9001"}).management == 9001
+
+
+def test_gateway_accepts_exactly_what_the_handler_returns() -> None:
+    assert SUPPORTED_FORMATS == MIME_TYPES
