@@ -1,7 +1,8 @@
 """The archive stage: pack the handler, the network code and the weights into a TorchServe .mar.
 
-The handler imports ``handler.imaging`` and ``training.model``; inside the archive they keep that
-package layout, so the handler runs unchanged from the repo and from TorchServe.
+The handler imports ``handler.imaging``, ``training.checkpoint`` and ``training.model``; inside
+the archive they keep that package layout, so the handler runs unchanged from the repo and from
+TorchServe.
 
     python -m handler.archive --checkpoint model/clearmark.pt --out model_store
 """
@@ -26,6 +27,7 @@ PACKAGED_MODULES = (
     "handler/__init__.py",
     "handler/imaging.py",
     "training/__init__.py",
+    "training/checkpoint.py",
     "training/model.py",
 )
 

@@ -26,7 +26,8 @@ from handler.imaging import (
     decode_image,
     encode_image,
 )
-from training.model import ModelConfig, WatermarkRemover, remove_watermark
+from training.checkpoint import load_model
+from training.model import remove_watermark
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +65,7 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
         else:
             self.device = torch.device("cpu")
             torch.set_num_threads(self._cpu_threads(context))
-        checkpoint = torch.load(model_dir / CHECKPOINT_FILE, map_location="cpu", weights_only=True)
-        self.model = WatermarkRemover(ModelConfig(**checkpoint["model_args"]))
-        self.model.load_state_dict(checkpoint["model"])
-        self.model.to(self.device).eval()
+        self.model = load_model(model_dir / CHECKPOINT_FILE).to(self.device)
         self.context = context
         self.initialized = True
         logger.info(
