@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.synth import WatermarkedExample, add_watermark, unmarked
+from training.synth import STYLES, MarkAssets, WatermarkedExample, add_watermark, unmarked
 
 
 def random_crop(photo: np.ndarray, rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
@@ -43,7 +44,7 @@ def augment_photo(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def training_examples(
     photos: Sequence[np.ndarray],
-    fonts: Sequence[Path],
+    assets: MarkAssets,
     rng: np.random.Generator,
     count: int,
     crop_size: int,
@@ -59,21 +60,29 @@ def training_examples(
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
         crop = augment_photo(crop, rng)
         if rng.random() < clean_fraction:
-            examples.append(unmarked(crop))
+            examples.append(unmarked(crop, rng))
         else:
-            examples.append(add_watermark(crop, rng, fonts, reference_size=mark_reference_size))
+            examples.append(add_watermark(crop, rng, assets, reference_size=mark_reference_size))
     return examples
 
 
 def validation_examples(
-    photos: Sequence[np.ndarray], fonts: Sequence[Path], count: int, crop_size: int, seed: int
+    photos: Sequence[np.ndarray],
+    assets: MarkAssets,
+    count: int,
+    crop_size: int,
+    seed: int,
+    styles: Sequence[str] = STYLES,
 ) -> list[WatermarkedExample]:
-    """The fixed, seeded validation set: the same photos and seed always give the same examples."""
+    """The fixed, seeded validation set: the same photos, assets and seed always give the same
+    examples. Styles take turns, so each is scored on count / len(styles) examples; each image is
+    a random window of a photo (a fifth of it to all of it) resized to crop_size, as the papers
+    resize whole photos to 256x256."""
     rng = np.random.default_rng(seed)
     examples = []
     for i in range(count):
-        crop = random_crop(photos[i % len(photos)], rng, crop_size, scale=1.0)
-        examples.append(add_watermark(crop, rng, fonts))
+        crop = random_crop(photos[i % len(photos)], rng, crop_size, scale=rng.uniform(0.2, 1.0))
+        examples.append(add_watermark(crop, rng, assets, style=styles[i % len(styles)]))
     return examples
 
 
@@ -94,7 +103,7 @@ def collate(examples: Sequence[WatermarkedExample]) -> dict[str, torch.Tensor]:
         "clean": to_tensor([e.clean for e in examples]),
         "mask": torch.from_numpy(np.stack([e.mask for e in examples])).float()[:, None],
         "alpha": torch.from_numpy(np.stack([e.alpha for e in examples]))[:, None],
-        "colour": torch.from_numpy(np.stack([e.colour for e in examples]))[:, :, None, None],
+        "colour": torch.from_numpy(np.stack([e.colour for e in examples])).permute(0, 3, 1, 2),
     }
 
 
@@ -104,3 +113,13 @@ def load_photo_folder(folder: Path) -> list[np.ndarray]:
     if not files:
         raise FileNotFoundError(f"no photos in {folder}: run the prepare stage first")
     return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+
+
+def load_marks(path: Path, split: str) -> MarkAssets:
+    """The fonts and logos the prepare stage assigned to ``split`` ("train" or "val")."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} missing: run the prepare stage first")
+    marks = json.loads(path.read_text())[split]
+    return MarkAssets(
+        fonts=tuple(Path(f) for f in marks["fonts"]), logos=tuple(Path(f) for f in marks["logos"])
+    )

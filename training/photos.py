@@ -7,6 +7,7 @@ A source is a function returning ``{name: loader}``; loaders return (H, W, 3) ui
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,11 +24,13 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
 
 
-def bundled_photos() -> dict[str, PhotoLoader]:
-    """Photographs shipped inside scikit-image, scikit-learn and matplotlib, as RGB.
+def bundled_photos(debian_root: Path) -> dict[str, PhotoLoader]:
+    """Photographs shipped inside scikit-image, scikit-learn and matplotlib, plus the wallpapers
+    of Debian's mate-backgrounds, gnome-backgrounds and desktop-base unpacked under
+    ``debian_root`` (the assets stage's output), as RGB.
 
-    Eleven are colour; ten more are greyscale, worth having because eight training photos are
-    too few: the model learns their content by heart and flags whatever looks new as a mark.
+    The libraries give eleven colour photos and ten greyscale ones; the wallpapers (photos of
+    nature and abstract art, up to 5640x3172) add texture and full-resolution validation images.
     """
     import matplotlib
     import skimage
@@ -70,7 +73,30 @@ def bundled_photos() -> dict[str, PhotoLoader]:
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"bundled photos missing (reinstall the packages?): {missing}")
+    files.update(wallpaper_files(debian_root))
     return {name: (lambda f=f: load_rgb(f)) for name, f in files.items()}
+
+
+def wallpaper_files(debian_root: Path) -> dict[str, Path]:
+    """Raster wallpapers under ``debian_root``, named "wallpaper-<path>"; of one picture shipped
+    at several sizes only the largest file is kept."""
+    folders = [debian_root / "usr/share/backgrounds", debian_root / "usr/share/desktop-base"]
+    if not any(f.is_dir() for f in folders):
+        raise FileNotFoundError(
+            f"no Debian wallpapers under {debian_root}: run the assets stage "
+            "(python -m training.assets --out data/debian) first"
+        )
+    largest: dict[str, Path] = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            # Below 100 kB they are icons and thumbnails, not pictures.
+            if path.suffix.lower() not in IMAGE_SUFFIXES or path.stat().st_size <= 100_000:
+                continue
+            name = "wallpaper-" + str(path.relative_to(folder).with_suffix("")).replace("/", "-")
+            picture = SIZE_SUFFIX.sub("", name)
+            if picture not in largest or path.stat().st_size > largest[picture].stat().st_size:
+                largest[picture] = path
+    return largest
 
 
 def folder_photos(folder: Path) -> dict[str, PhotoLoader]:
@@ -86,17 +112,36 @@ def folder_photos(folder: Path) -> dict[str, PhotoLoader]:
     }
 
 
-def photo_source(name: str, folder: str | None = None) -> dict[str, PhotoLoader]:
+def photo_source(
+    name: str, folder: str | None = None, debian_root: Path = Path("data/debian/root")
+) -> dict[str, PhotoLoader]:
     if name == "bundled":
-        return bundled_photos()
+        return bundled_photos(debian_root)
+    if name == "cifar100":
+        from training.cifar import cifar100_photos  # torchvision, imported only when used
+
+        return cifar100_photos(Path(folder or "data/cifar100"), download=True)
     if name == "folder":
         if not folder:
             raise ValueError("prepare.source 'folder' needs prepare.folder set in params.yaml")
         return folder_photos(Path(folder))
-    raise ValueError(f"unknown photo source {name!r}; choose 'bundled' or 'folder'")
+    raise ValueError(f"unknown photo source {name!r}; choose 'bundled', 'cifar100' or 'folder'")
+
+
+# Variants of one picture: sizes (Elephants_3840x2160), light and dark versions (adwaita-l,
+# adwaita-d), recolourings (Ubuntu-Mate-Cold-no-logo). They must fall on one side of the split.
+SIZE_SUFFIX = re.compile(r"[_-]\d+x\d+$")
+VARIANT_SUFFIX = re.compile(
+    r"([_-]\d+x\d+|-[ld]|-(Cold|Warm|Dark|Radioactive)-no-logo|-(Light|Dark))$", re.IGNORECASE
+)
+
+
+def split_group(name: str) -> str:
+    """The picture a photo name shows, with its variant suffix dropped."""
+    return VARIANT_SUFFIX.sub("", name)
 
 
 def is_validation(name: str, val_fraction: float, seed: int) -> bool:
-    """Split by whole photo, stable under adding or removing other photos."""
-    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    """Split by whole picture, stable under adding or removing other photos."""
+    digest = hashlib.sha256(f"{seed}:{split_group(name)}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < val_fraction

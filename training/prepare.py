@@ -1,50 +1,97 @@
-"""The prepare stage: gather background photos from the configured source and split them.
+"""The prepare stage: gather background photos, fonts and logos, and split each into the part
+training sees and the part only validation sees.
 
-Writes ``<out>/train/*.png`` and ``<out>/val/*.png``, one file per photo, split by whole photo
-so no validation photo is ever cropped for training.
+Writes ``<out>/train/*.png`` and ``<out>/val/*.png``, one file per photo (split by whole
+picture, so no validation photo is ever cropped for training; photos larger than
+``max_side`` are reduced), and ``<out>/marks.json``: the font and logo files of each side
+(whole font families and a share of icon names held out, so validation measures marks the model
+has never seen).
 
-    python -m training.prepare --params params.yaml --out data/photos
+    python -m training.prepare --params params.yaml --debian data/debian --out data/photos
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
 import yaml
 from PIL import Image
 
+from training.fonts import debian_fonts, font_family, matplotlib_fonts, split_fonts
+from training.logos import icon_files, split_logos
 from training.photos import is_validation, photo_source
+from training.synth import ALPHABET
 
 
-def prepare(
-    source: str, folder: str | None, val_fraction: float, seed: int, out: Path
-) -> dict[str, int]:
-    photos = photo_source(source, folder)
-    if out.exists():
-        shutil.rmtree(out)
+def prepare_photos(
+    source: str, folder: str | None, val_fraction: float, seed: int, max_side: int,
+    debian_root: Path, out: Path,
+) -> dict[str, int]:  # fmt: skip
+    photos = photo_source(source, folder, debian_root)
     counts = {"train": 0, "val": 0}
     for name, load in sorted(photos.items()):
         split = "val" if is_validation(name, val_fraction, seed) else "train"
         (out / split).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(load()).save(out / split / f"{name}.png")
+        image = Image.fromarray(load())
+        if max(image.size) > max_side:
+            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+        image.save(out / split / f"{name}.png")
         counts[split] += 1
     if counts["train"] == 0 or counts["val"] == 0:
         raise ValueError(f"split left a side empty ({counts}): change prepare.val_fraction or seed")
     return counts
 
 
+def prepare_marks(
+    debian_root: Path, held_out_fonts: list[str], held_out_logo_fraction: float, seed: int
+) -> dict[str, dict[str, list[str]]]:
+    """Font and icon files for each side. Without the Debian packages (no apt), matplotlib's
+    DejaVu fonts and drawn shapes stand in."""
+    fonts = debian_fonts(debian_root, ALPHABET) if debian_root.is_dir() else []
+    fonts = fonts or matplotlib_fonts()
+    train_fonts, val_fonts = split_fonts(fonts, held_out_fonts)
+    if not train_fonts or not val_fonts:
+        families = sorted({str(font_family(f)) for f in fonts})
+        raise ValueError(
+            f"prepare.held_out_fonts {held_out_fonts} must name some but not all of the font "
+            f"families found: {families}"
+        )
+    train_logos, val_logos = split_logos(icon_files(debian_root), held_out_logo_fraction, seed)
+    return {
+        "train": {"fonts": [str(f) for f in train_fonts], "logos": [str(p) for p in train_logos]},
+        "val": {"fonts": [str(f) for f in val_fonts], "logos": [str(p) for p in val_logos]},
+    }
+
+
+def prepare(params: dict, debian_root: Path, out: Path) -> dict[str, int]:
+    """Both halves of the stage from its params.yaml section; returns the counts written."""
+    if out.exists():
+        shutil.rmtree(out)
+    counts = prepare_photos(
+        params["source"], params.get("folder"), params["val_fraction"], params["seed"],
+        params["max_side"], debian_root, out,
+    )  # fmt: skip
+    marks = prepare_marks(
+        debian_root, params["held_out_fonts"], params["held_out_logo_fraction"], params["seed"]
+    )
+    (out / "marks.json").write_text(json.dumps(marks, indent=1))
+    for split in ("train", "val"):
+        counts[f"{split}_fonts"] = len(marks[split]["fonts"])
+        counts[f"{split}_logos"] = len(marks[split]["logos"])
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--debian", type=Path, required=True, help="the assets stage's output")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = yaml.safe_load(args.params.read_text())["prepare"]
-    counts = prepare(
-        params["source"], params.get("folder"), params["val_fraction"], params["seed"], args.out
-    )
-    print(f"photos: {counts['train']} train, {counts['val']} validation -> {args.out}")
+    print(json.dumps(prepare(params, args.debian / "root", args.out)))
 
 
 if __name__ == "__main__":

@@ -29,15 +29,16 @@ import training.model
 import training.synth
 from training.examples import (
     collate,
+    load_marks,
     load_photo_folder,
     to_uint8,
     training_examples,
     validation_examples,
 )
-from training.fonts import bundled_fonts
 from training.losses import removal_losses
 from training.metrics import psnr
 from training.model import ModelConfig, Prediction, WatermarkRemover, remove_watermark
+from training.synth import MarkAssets
 
 # A checkpoint made by other versions of these modules is not resumed.
 TRAINING_CODE = (training.examples, training.losses, training.model, training.synth)
@@ -63,12 +64,15 @@ class TrainConfig:
     bf16: bool  # bfloat16 autocast for the training forward (1.6x faster on AVX512-BF16 CPUs)
     loss_weights: dict[str, float] = field(default_factory=dict)
 
-    def fingerprint(self, model_cfg: ModelConfig, photos: list[np.ndarray]) -> str:
+    def fingerprint(
+        self, model_cfg: ModelConfig, photos: list[np.ndarray], assets: list[MarkAssets]
+    ) -> str:
         """What a checkpoint must match to be resumed: every setting but the step budget, the
-        photos, and the code that makes the batches and the losses."""
+        photos, fonts and logos, and the code that makes the batches and the losses."""
         digest = hashlib.sha256()
         settings = {**asdict(self), "steps": None, "model": asdict(model_cfg)}
         digest.update(json.dumps(settings, sort_keys=True).encode())
+        digest.update(repr(assets).encode())
         for photo in photos:
             digest.update(photo.tobytes())
         for module in TRAINING_CODE:
@@ -106,16 +110,30 @@ def train(
     model_cfg: ModelConfig,
     train_photos: list[np.ndarray],
     val_photos: list[np.ndarray],
-    fonts: list[Path],
+    train_assets: MarkAssets,
+    val_assets: MarkAssets,
     runs: Path,
     log_dir: Path | None = None,
+    init: Path | None = None,
 ) -> dict[str, float]:
-    """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation."""
+    """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation.
+
+    A fresh run starts from the weights in ``init`` when given (a checkpoint of the same
+    architecture, e.g. the best model of an earlier session), else from random weights.
+    Validation draws its marks from ``val_assets``: fonts and logos training never sees.
+    """
     runs.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     model = WatermarkRemover(model_cfg)
+    if init is not None:
+        state = torch.load(init, map_location="cpu", weights_only=True)
+        if state["model_args"] != asdict(model_cfg):
+            raise ValueError(f"{init} has architecture {state['model_args']}, not {model_cfg}")
+        model.load_state_dict({k: v.float() for k, v in state["model"].items()})
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    fingerprint = cfg.fingerprint(model_cfg, [*train_photos, *val_photos])
+    fingerprint = cfg.fingerprint(
+        model_cfg, [*train_photos, *val_photos], [train_assets, val_assets]
+    )
     start, best = 0, {"val_psnr": -math.inf, "step": -1}
     last_path, best_path = runs / "last.pt", runs / "best.pt"
     if last_path.exists():
@@ -129,7 +147,7 @@ def train(
             print("runs/last.pt was trained with other settings: starting afresh")
 
     val_batch = collate(
-        validation_examples(val_photos, fonts, cfg.val_count, cfg.val_crop_size, cfg.val_seed)
+        validation_examples(val_photos, val_assets, cfg.val_count, cfg.val_crop_size, cfg.val_seed)
     )
     input_psnr = float(
         np.mean(
@@ -151,7 +169,7 @@ def train(
         batch = collate(
             training_examples(
                 train_photos,
-                fonts,
+                train_assets,
                 rng,
                 cfg.batch_size,
                 cfg.crop_size,
@@ -232,6 +250,7 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, required=True, help="prepare stage's output")
     parser.add_argument("--runs", type=Path, required=True, help="checkpoint folder")
     parser.add_argument("--log-dir", type=Path, default=None, help="dvclive folder")
+    parser.add_argument("--init", type=Path, default=None, help="weights to start from")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -241,9 +260,11 @@ def main() -> None:
         model_cfg,
         load_photo_folder(args.photos / "train"),
         load_photo_folder(args.photos / "val"),
-        bundled_fonts(),
+        load_marks(args.photos / "marks.json", "train"),
+        load_marks(args.photos / "marks.json", "val"),
         args.runs,
         args.log_dir,
+        args.init,
     )
     print(json.dumps(summary))
 
