@@ -70,6 +70,10 @@ def fetch_packages(packages: list[str], out: Path) -> Path:
                 subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
                 name = deb.name.split("_")[0]
                 (markers / name).touch()
+    # Packages ship links to files of packages not unpacked here (fontconfig's conf.d):
+    # dangling, they break DVC's hashing of this folder.
+    for link in [p for p in root.rglob("*") if p.is_symlink() and not p.exists()]:
+        link.unlink()
     return root
 
 
