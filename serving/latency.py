@@ -19,17 +19,20 @@ import urllib.request
 import numpy as np
 from PIL import Image
 
-from training.fonts import bundled_fonts
-from training.photos import bundled_photos
-from training.synth import add_watermark
+from training.fonts import matplotlib_fonts
+from training.photos import library_photos
+from training.synth import MarkAssets, add_watermark
 
 
 def watermarked_photo(megapixels: float, seed: int = 0) -> bytes:
     """A watermarked 3:2 JPEG of about ``megapixels`` million pixels."""
     width = round(math.sqrt(megapixels * 1e6 * 3 / 2))
     height = round(width * 2 / 3)
-    photo = Image.fromarray(bundled_photos()["skimage-coffee"]()).resize((width, height))
-    marked = add_watermark(np.asarray(photo), np.random.default_rng(seed), bundled_fonts())
+    photo = Image.fromarray(library_photos()["skimage-coffee"]()).resize((width, height))
+    assets = MarkAssets(tuple(matplotlib_fonts()))
+    marked = add_watermark(
+        np.asarray(photo), np.random.default_rng(seed), assets, style="corner", jpeg_probability=0
+    )
     buffer = io.BytesIO()
     Image.fromarray(marked.watermarked).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()

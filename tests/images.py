@@ -7,12 +7,12 @@ import io
 import numpy as np
 from PIL import Image
 
-from training.photos import bundled_photos
+from training.photos import library_photos
 
 
 def photo(height: int, width: int, name: str = "skimage-coffee") -> np.ndarray:
     """A real photo cropped to (height, width, 3) uint8 (tiled if the photo is smaller)."""
-    rgb = bundled_photos()[name]()
+    rgb = library_photos()[name]()
     reps = (-(-height // rgb.shape[0]), -(-width // rgb.shape[1]), 1)
     return np.ascontiguousarray(np.tile(rgb, reps)[:height, :width])
 

@@ -19,9 +19,10 @@ from handler.archive import MODEL_NAME, build_archive
 from serving.torchserve import REPO, Ports, TorchServe
 from tests.images import decode, encode
 from training.examples import validation_examples
-from training.fonts import bundled_fonts
+from training.fonts import matplotlib_fonts
 from training.metrics import psnr
-from training.photos import is_validation, photo_source
+from training.photos import is_validation, library_photos
+from training.synth import MarkAssets
 
 pytestmark = pytest.mark.integration
 EXAMPLES = 8  # the first validation examples of the evaluate stage
@@ -58,13 +59,14 @@ async def client(aiohttp_client, torchserve):
 
 @pytest.fixture(scope="module")
 def validation_set():
-    """The evaluate stage's examples, rebuilt from params.yaml without the DVC outputs."""
+    """Examples made as the evaluate stage makes them, on the held-out library photos (the
+    Debian wallpapers and fonts need the assets stage, which tests do not run)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     prep, ev = params["prepare"], params["evaluate"]
-    photos = photo_source(prep["source"], prep.get("folder"))
-    held_out = [load() for name, load in sorted(photos.items())
+    held_out = [load() for name, load in sorted(library_photos().items())
                 if is_validation(name, prep["val_fraction"], prep["seed"])]  # fmt: skip
-    return validation_examples(held_out, bundled_fonts(), EXAMPLES, ev["crop_size"], ev["seed"])
+    assets = MarkAssets(tuple(matplotlib_fonts()))
+    return validation_examples(held_out, assets, EXAMPLES, ev["crop_size"], ev["seed"])
 
 
 async def clean_through_gateway(client, example) -> np.ndarray:

@@ -1,10 +1,20 @@
-"""The evaluate stage: score a checkpoint on the fixed, seeded validation set of held-out photos.
+"""The evaluate stage: score a checkpoint on held-out photos marked with held-out fonts and logos.
 
-Writes ``metrics/eval.json`` (PSNR of the watermarked input and of the model's output against
-the clean image, mask IoU) and ``metrics/examples/``: a few watermarked/clean pairs to try the
-service with, and a grid (input | output | predicted mask | clean) to look at.
+Three methods are scored by the same code on the same images: the model, the watermarked input
+itself, and OpenCV's Telea inpainting given the TRUE mask (what inpainting tools do at best).
+Three sets:
 
-    python -m training.evaluate --params params.yaml --photos data/photos/val \
+- ``protocol_256``: ``count`` images of ``crop_size`` (256, the papers' protocol), the styles
+  taking turns, scored overall and per style;
+- ``full_resolution``: ``full_count`` marks on the whole held-out photos of at least
+  ``full_min_megapixels``, at their own size;
+- ``clean_photos``: ``clean_count`` watermark-free images: how much the model changes them.
+
+Writes ``metrics/eval.json``, ``metrics/examples/`` (watermarked/clean pairs to try the service
+with, and grid.png: input | output | predicted mask | clean, one row per style) and
+``metrics/eval.md`` (the README's table, rendered by training.report).
+
+    python -m training.evaluate --params params.yaml --photos data/photos \
         --checkpoint training/runs/best.pt --out metrics
 """
 
@@ -14,46 +24,99 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
 from PIL import Image
 
+from training.baselines import telea_inpaint
 from training.checkpoint import load_model
-from training.examples import load_photo_folder, to_tensor, to_uint8, validation_examples
-from training.fonts import bundled_fonts
-from training.metrics import mask_iou, psnr
+from training.examples import (
+    load_marks,
+    load_photo_folder,
+    random_crop,
+    to_tensor,
+    to_uint8,
+    validation_examples,
+)
+from training.metrics import clean_photo_scores, image_scores, summarise
 from training.model import WatermarkRemover, remove_watermark
-from training.synth import WatermarkedExample
+from training.report import eval_table
+from training.synth import STYLES, MarkAssets, WatermarkedExample, add_watermark, unmarked
 
 EXAMPLE_PAIRS = 3  # watermarked/clean pairs written out for trying the service
-GRID_ROWS = 6
+METHODS = ("model", "input", "telea_true_mask")
 
 
 @torch.inference_mode()
-def evaluate(
+def predict(model: WatermarkRemover, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One (H, W, 3) uint8 image -> (output uint8 (H, W, 3), predicted mask bool (H, W))."""
+    pred = remove_watermark(model, to_tensor([image]))
+    return to_uint8(pred.output)[0], pred.mask[0, 0].numpy() > 0.5
+
+
+def score_marked(
     model: WatermarkRemover, examples: Sequence[WatermarkedExample]
-) -> tuple[dict[str, float], list[np.ndarray], list[np.ndarray]]:
-    """Mean metrics over the examples, and per example the output and predicted mask (uint8)."""
-    outputs, masks, rows = [], [], []
+) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
+    """Every method on every example: overall and per-style means, plus the model's outputs and
+    predicted masks."""
+    rows: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    outputs, masks = [], []
     for ex in examples:
-        pred = remove_watermark(model, to_tensor([ex.watermarked]))
-        output = to_uint8(pred.output)[0]
-        predicted_mask = pred.mask[0, 0].numpy() > 0.5
+        output, predicted_mask = predict(model, ex.watermarked)
         outputs.append(output)
         masks.append(predicted_mask)
-        rows.append(
-            {
-                "psnr_input": psnr(ex.watermarked, ex.clean),
-                "psnr_output": psnr(output, ex.clean),
-                "mask_iou": mask_iou(predicted_mask, ex.mask),
-            }
-        )
-    summary = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-    summary["psnr_gain"] = summary["psnr_output"] - summary["psnr_input"]
-    summary["examples"] = len(rows)
-    return summary, outputs, masks
+        rows["model"].append(image_scores(output, ex.clean, ex.mask, predicted_mask))
+        rows["input"].append(image_scores(ex.watermarked, ex.clean, ex.mask))
+        telea = telea_inpaint(ex.watermarked, ex.mask)
+        rows["telea_true_mask"].append(image_scores(telea, ex.clean, ex.mask))
+    styles = sorted({ex.style for ex in examples}, key=STYLES.index)
+    result: dict[str, Any] = {m: summarise(rows[m]) for m in METHODS}
+    result["per_style"] = {
+        style: {
+            m: summarise([r for r, ex in zip(rows[m], examples, strict=True) if ex.style == style])
+            for m in METHODS
+        }
+        for style in styles
+    }
+    result["examples"] = len(examples)
+    result["psnr_gain"] = result["model"]["psnr"] - result["input"]["psnr"]
+    return result, outputs, masks
+
+
+def score_clean(model: WatermarkRemover, photos: Sequence[np.ndarray]) -> dict[str, float]:
+    """Mean change and predicted mask coverage on watermark-free images (0..255 units, 0..1)."""
+    rows = []
+    for photo in photos:
+        output, predicted_mask = predict(model, photo)
+        rows.append(clean_photo_scores(output, photo, predicted_mask))
+    return {**summarise(rows), "examples": len(rows)}
+
+
+def full_resolution_examples(
+    photos: Sequence[np.ndarray], assets: MarkAssets, count: int, seed: int
+) -> list[WatermarkedExample]:
+    """``count`` marks on whole photos at their own size, the styles taking turns."""
+    rng = np.random.default_rng(seed)
+    return [
+        add_watermark(photos[i % len(photos)], rng, assets, style=STYLES[i % len(STYLES)])
+        for i in range(count)
+    ]
+
+
+def clean_examples(
+    photos: Sequence[np.ndarray], count: int, size: int, seed: int
+) -> list[np.ndarray]:
+    """Watermark-free crops, JPEG-compressed as often as marked ones: the model's input."""
+    rng = np.random.default_rng(seed)
+    return [
+        unmarked(
+            random_crop(photos[i % len(photos)], rng, size, rng.uniform(0.2, 1.0)), rng
+        ).watermarked
+        for i in range(count)
+    ]
 
 
 @torch.inference_mode()
@@ -82,32 +145,64 @@ def example_grid(
     return np.concatenate(rows, axis=0)
 
 
+def evaluate(
+    model: WatermarkRemover,
+    val_photos: Sequence[np.ndarray],
+    assets: MarkAssets,
+    params: dict[str, Any],
+) -> tuple[dict[str, Any], list[WatermarkedExample], list[np.ndarray], list[np.ndarray]]:
+    """All three sets from the evaluate section of params.yaml; also returns the 256x256
+    examples with the model's outputs and masks (for the pictures)."""
+    examples = validation_examples(
+        val_photos, assets, params["count"], params["crop_size"], params["seed"]
+    )
+    protocol, outputs, masks = score_marked(model, examples)
+    large = [
+        p for p in val_photos if p.shape[0] * p.shape[1] >= params["full_min_megapixels"] * 1e6
+    ]
+    if not large:
+        raise ValueError(f"no held-out photo has {params['full_min_megapixels']} megapixels")
+    full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
+    full, _, _ = score_marked(model, full_examples)
+    full["megapixels"] = float(np.mean([ex.clean.size / 3e6 for ex in full_examples]))
+    clean = score_clean(
+        model,
+        clean_examples(val_photos, params["clean_count"], params["crop_size"], params["seed"]),
+    )
+    summary = {
+        "protocol_256": protocol,
+        "full_resolution": full,
+        "clean_photos": clean,
+        **model_cost(model),
+    }
+    return summary, examples, outputs, masks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--photos", type=Path, required=True, help="held-out photos folder")
+    parser.add_argument("--photos", type=Path, required=True, help="the prepare stage's output")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = yaml.safe_load(args.params.read_text())["evaluate"]
-    examples = validation_examples(
-        load_photo_folder(args.photos),
-        bundled_fonts(),
-        params["count"],
-        params["crop_size"],
-        params["seed"],
-    )
     model = load_model(args.checkpoint)
-    summary, outputs, masks = evaluate(model, examples)
-    summary.update(model_cost(model))
+    summary, examples, outputs, masks = evaluate(
+        model,
+        load_photo_folder(args.photos / "val"),
+        load_marks(args.photos / "marks.json", "val"),
+        params,
+    )
     (args.out / "examples").mkdir(parents=True, exist_ok=True)
     (args.out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (args.out / "eval.md").write_text(eval_table(summary))
     for i, ex in enumerate(examples[:EXAMPLE_PAIRS]):
         Image.fromarray(ex.watermarked).save(args.out / "examples" / f"{i}-watermarked.png")
         Image.fromarray(ex.clean).save(args.out / "examples" / f"{i}-clean.png")
-    grid = example_grid(examples[:GRID_ROWS], outputs, masks)
+    # One row per style: the first examples, as styles take turns.
+    grid = example_grid(examples[: len(STYLES)], outputs, masks)
     Image.fromarray(grid).save(args.out / "examples" / "grid.png")
-    print(json.dumps(summary, indent=2))
+    print(eval_table(summary))
 
 
 if __name__ == "__main__":

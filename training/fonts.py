@@ -10,7 +10,7 @@ from pathlib import Path
 # files are scripts (Thai, Runic, ...) that cannot draw "© Studio Lumen".
 FAMILY = re.compile(
     r"^(DejaVu(Sans|Serif)|Free(Sans|Serif|Mono)|Noto(Sans|Serif)(Display)?|OpenSans|EBGaramond"
-    r"|ComicNeue|DancingScript)(Mono|Condensed)?"
+    r"|ComicNeue|DancingScript)(Mono|Condensed)?(?=[-0-9]|Bold|Italic|Oblique|$)"
 )
 # DejaVu fonts as matplotlib ships them: the fallback when the Debian packages are absent
 # (tests, or a machine without apt). They are the same files as Debian's fonts-dejavu.

@@ -24,14 +24,9 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
 
 
-def bundled_photos(debian_root: Path) -> dict[str, PhotoLoader]:
-    """Photographs shipped inside scikit-image, scikit-learn and matplotlib, plus the wallpapers
-    of Debian's mate-backgrounds, gnome-backgrounds and desktop-base unpacked under
-    ``debian_root`` (the assets stage's output), as RGB.
-
-    The libraries give eleven colour photos and ten greyscale ones; the wallpapers (photos of
-    nature and abstract art, up to 5640x3172) add texture and full-resolution validation images.
-    """
+def library_photos() -> dict[str, PhotoLoader]:
+    """Photographs shipped inside scikit-image, scikit-learn and matplotlib, as RGB: eleven
+    colour photos and ten greyscale ones (no download, no apt)."""
     import matplotlib
     import skimage
     import sklearn.datasets
@@ -73,7 +68,17 @@ def bundled_photos(debian_root: Path) -> dict[str, PhotoLoader]:
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"bundled photos missing (reinstall the packages?): {missing}")
-    files.update(wallpaper_files(debian_root))
+    return _loaders(files)
+
+
+def bundled_photos(debian_root: Path) -> dict[str, PhotoLoader]:
+    """The library photos plus the wallpapers of Debian's mate-backgrounds, gnome-backgrounds
+    and desktop-base unpacked under ``debian_root`` (the assets stage's output): photos of
+    nature and abstract art up to 5640x3172, for texture and full-resolution validation."""
+    return {**library_photos(), **_loaders(wallpaper_files(debian_root))}
+
+
+def _loaders(files: dict[str, Path]) -> dict[str, PhotoLoader]:
     return {name: (lambda f=f: load_rgb(f)) for name, f in files.items()}
 
 
@@ -106,10 +111,9 @@ def folder_photos(folder: Path) -> dict[str, PhotoLoader]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
-    return {
-        str(p.relative_to(folder).with_suffix("")).replace("/", "__"): (lambda p=p: load_rgb(p))
-        for p in files
-    }
+    return _loaders(
+        {str(p.relative_to(folder).with_suffix("")).replace("/", "__"): p for p in files}
+    )
 
 
 def photo_source(

@@ -15,12 +15,15 @@ from PIL import Image
 from tests.images import photo
 from training.checkpoint import load_model
 from training.evaluate import evaluate, example_grid
-from training.examples import augment_photo, validation_examples
+from training.examples import augment_photo, load_marks, validation_examples
 from training.export import export
-from training.fonts import bundled_fonts
+from training.fonts import matplotlib_fonts
+from training.metrics import psnr
 from training.model import ModelConfig
-from training.photos import folder_photos, is_validation, photo_source
+from training.photos import folder_photos, is_validation, photo_source, split_group
 from training.prepare import prepare
+from training.report import eval_table, target_checks
+from training.synth import STYLES, MarkAssets
 from training.train import TrainConfig, learning_rate, load_params, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,10 +41,15 @@ def photos():
     return [photo(80, 120, "skimage-coffee"), photo(90, 90, "skimage-chelsea")]
 
 
+@pytest.fixture(scope="module")
+def assets():
+    return MarkAssets(tuple(matplotlib_fonts()))
+
+
 def test_dvc_stages_declare_what_they_run():
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert list(pipeline) == ["prepare", "train", "evaluate", "export", "archive"]
+    assert list(pipeline) == ["assets", "prepare", "train", "evaluate", "export", "archive"]
     for name, stage in pipeline.items():
         module = stage["cmd"].split("python -m ")[1].split()[0]
         assert module.replace(".", "/") + ".py" in stage["deps"], name
@@ -61,18 +69,38 @@ def test_split_is_by_whole_photo_and_stable():
     assert val != {n for n in names if is_validation(n, 0.25, seed=1)}
 
 
+def test_split_keeps_variants_of_one_picture_together():
+    assert split_group("wallpaper-gnome-adwaita-l") == split_group("wallpaper-gnome-adwaita-d")
+    assert split_group("wallpaper-x-Elephants_3840x2160") == "wallpaper-x-Elephants"
+    assert split_group("wallpaper-d-Ubuntu-Mate-Cold-no-logo") == "wallpaper-d-Ubuntu-Mate"
+    assert split_group("skimage-coffee") == "skimage-coffee"
+
+
 def test_prepare_from_a_folder(tmp_path):
     source = tmp_path / "mine" / "holiday"
     source.mkdir(parents=True)
     for i in range(12):
         Image.fromarray(photo(40 + i, 50)).save(source / f"p{i}.jpg")
+    Image.fromarray(photo(300, 200)).save(source / "big.jpg")
     (source / "notes.txt").write_text("not a photo")
-    counts = prepare("folder", str(tmp_path / "mine"), 0.3, 0, tmp_path / "out")
-    assert counts["train"] + counts["val"] == 12 and counts["val"] > 0
+    params = {"source": "folder", "folder": str(tmp_path / "mine"), "val_fraction": 0.3,
+              "seed": 0, "max_side": 120, "held_out_fonts": ["DejaVuSerif"],
+              "held_out_logo_fraction": 0.2}  # fmt: skip
+    # No Debian packages here: matplotlib's DejaVu fonts stand in, and no icons.
+    counts = prepare(params, tmp_path / "no-debian", tmp_path / "out")
+    assert counts["train"] + counts["val"] == 13 and counts["val"] > 0
     written = sorted(p.name for p in (tmp_path / "out").rglob("*.png"))
-    assert len(written) == 12 and "holiday__p0.png" in written
-    with Image.open(next((tmp_path / "out").rglob("*.png"))) as img:
-        assert img.mode == "RGB"
+    assert len(written) == 13 and "holiday__p0.png" in written
+    big = next((tmp_path / "out").rglob("holiday__big.png"))
+    with Image.open(big) as img:
+        assert img.mode == "RGB" and img.size == (80, 120), "reduced to max_side, aspect kept"
+    train_marks = load_marks(tmp_path / "out" / "marks.json", "train")
+    val_marks = load_marks(tmp_path / "out" / "marks.json", "val")
+    assert {f.name for f in val_marks.fonts} == {"DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"}
+    assert val_marks.logos == () and train_marks.logos == ()
+    assert not set(train_marks.fonts) & set(val_marks.fonts)
+    with pytest.raises(ValueError, match="held_out_fonts"):
+        prepare({**params, "held_out_fonts": ["Comic"]}, tmp_path / "no-debian", tmp_path / "o2")
 
 
 def test_photo_sources_fail_clearly(tmp_path):
@@ -82,7 +110,20 @@ def test_photo_sources_fail_clearly(tmp_path):
         photo_source("folder")
     with pytest.raises(FileNotFoundError, match="no images"):
         folder_photos(tmp_path)
-    assert len(photo_source("bundled")) == 21
+    with pytest.raises(FileNotFoundError, match="run the assets stage"):
+        photo_source("bundled", debian_root=tmp_path)
+
+
+def test_bundled_photos_add_the_largest_of_each_wallpaper(tmp_path):
+    folder = tmp_path / "usr/share/backgrounds/mate/nature"
+    folder.mkdir(parents=True)
+    noise = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(folder / "Dune.png")
+    Image.fromarray(noise[:, :300]).save(folder / "Dune_3840x2160.png")
+    Image.fromarray(noise[:20, :20]).save(folder / "thumbnail.png")  # under 100 kB: skipped
+    photos = photo_source("bundled", debian_root=tmp_path)
+    assert len(photos) == 21 + 1
+    assert photos["wallpaper-mate-nature-Dune"]().shape == (300, 400, 3)
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -93,49 +134,80 @@ def test_learning_rate_warms_up_then_decays():
     assert learning_rate(cfg, 100) == pytest.approx(cfg.min_lr)
 
 
-def test_train_checkpoints_and_resumes(tmp_path, photos, capsys):
+def test_train_checkpoints_and_resumes(tmp_path, photos, assets, capsys):
     cfg, model_cfg = tiny_config()
-    fonts = bundled_fonts()
-    summary = train(cfg, model_cfg, photos, photos, fonts, tmp_path, tmp_path / "live")
+    summary = train(cfg, model_cfg, photos, photos, assets, assets, tmp_path, tmp_path / "live")
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()
     assert math.isfinite(summary["val_psnr"]) and summary["step"] in (1, 2)
     assert (tmp_path / "live" / "metrics.json").is_file()
     last = torch.load(tmp_path / "last.pt", weights_only=False)
     assert last["step"] == 2
 
-    train(replace(cfg, steps=3), model_cfg, photos, photos, fonts, tmp_path)
+    train(replace(cfg, steps=3), model_cfg, photos, photos, assets, assets, tmp_path)
     assert "resuming from step 2" in capsys.readouterr().out
     assert torch.load(tmp_path / "last.pt", weights_only=False)["step"] == 3
 
-    train(replace(cfg, steps=3, lr=0.01), model_cfg, photos, photos, fonts, tmp_path)
+    train(replace(cfg, steps=3, lr=0.01), model_cfg, photos, photos, assets, assets, tmp_path)
     assert "starting afresh" in capsys.readouterr().out
 
 
-def test_export_then_evaluate(tmp_path, photos):
+def test_train_starts_from_given_weights(tmp_path, photos, assets):
     cfg, model_cfg = tiny_config()
-    train(cfg, model_cfg, photos, photos, bundled_fonts(), tmp_path)
+    train(replace(cfg, steps=1), model_cfg, photos, photos, assets, assets, tmp_path / "a")
+    export(tmp_path / "a" / "best.pt", tmp_path / "init.pt")
+    start = load_model(tmp_path / "init.pt").state_dict()
+    lr0 = replace(cfg, steps=1, lr=0.0, min_lr=0.0)  # no update: the weights stay the init's
+    train(lr0, model_cfg, photos, photos, assets, assets, tmp_path / "b", init=tmp_path / "init.pt")
+    after = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    assert all(
+        torch.equal(start[k], after[k])
+        for k in start
+        if "running" not in k and not k.endswith("tracked")
+    )
+    with pytest.raises(ValueError, match="architecture"):
+        train(cfg, ModelConfig(base_channels=8, depth=2), photos, photos, assets, assets,
+              tmp_path / "c", init=tmp_path / "init.pt")  # fmt: skip
+
+
+EVAL_PARAMS = {"count": 5, "crop_size": 48, "seed": 5, "full_count": 2,
+               "full_min_megapixels": 0.009, "clean_count": 2}  # fmt: skip
+
+
+def test_export_then_evaluate(tmp_path, photos, assets):
+    cfg, model_cfg = tiny_config()
+    train(cfg, model_cfg, photos, photos, assets, assets, tmp_path)
     payload = export(tmp_path / "best.pt", tmp_path / "model" / "clearmark.pt")
     assert set(payload) == {"model", "model_args", "step"}
     model = load_model(tmp_path / "model" / "clearmark.pt")
     assert model.cfg == model_cfg
 
-    examples = validation_examples(photos, bundled_fonts(), 3, 48, seed=5)
-    summary, outputs, masks = evaluate(model, examples)
-    expected_input = np.mean([
-        10 * np.log10(255**2 / np.mean((e.watermarked.astype(float) - e.clean) ** 2))
-        for e in examples
-    ])  # fmt: skip
-    assert summary["psnr_input"] == pytest.approx(expected_input)
-    assert summary["examples"] == 3 and 0 <= summary["mask_iou"] <= 1
+    summary, examples, outputs, masks = evaluate(model, photos, assets, EVAL_PARAMS)
+    p256 = summary["protocol_256"]
+    expected_input = np.mean([psnr(e.watermarked, e.clean) for e in examples])
+    assert p256["input"]["psnr"] == pytest.approx(expected_input)
+    assert p256["examples"] == 5 and list(p256["per_style"]) == list(STYLES)
+    assert 0 <= p256["model"]["iou"] <= 1 and 0 < p256["model"]["ssim"] <= 1
+    # Telea fills the true mask: better than the watermarked input inside it.
+    assert p256["telea_true_mask"]["rmse_w"] < p256["input"]["rmse_w"]
+    full = summary["full_resolution"]
+    assert full["examples"] == 2 and full["megapixels"] == pytest.approx(0.0096)  # 80 x 120
+    assert summary["clean_photos"]["examples"] == 2
+    assert 0 <= summary["clean_photos"]["mask_coverage"] <= 1
     assert outputs[0].shape == (48, 48, 3) and masks[0].shape == (48, 48)
-    assert example_grid(examples, outputs, masks).shape == (3 * 48, 4 * 48, 3)
+    assert example_grid(examples, outputs, masks).shape == (5 * 48, 4 * 48, 3)
+
+    table = eval_table(summary)
+    assert f"| clearmark | {p256['model']['psnr']:.2f} |" in table
+    checks = {name: met for name, _, _, met in target_checks(summary)}
+    assert checks["PSNR (256)"] is (p256["model"]["psnr"] >= 38)
+    assert len([name for name in checks if name.startswith("RMSEw")]) == len(STYLES)
 
 
-def test_validation_set_is_fixed(photos):
-    fonts = bundled_fonts()
-    a = validation_examples(photos, fonts, 4, 64, seed=3)
-    b = validation_examples(photos, fonts, 4, 64, seed=3)
+def test_validation_set_is_fixed_and_takes_styles_in_turn(photos, assets):
+    a = validation_examples(photos, assets, 6, 64, seed=3)
+    b = validation_examples(photos, assets, 6, 64, seed=3)
     assert all(np.array_equal(x.watermarked, y.watermarked) for x, y in zip(a, b, strict=True))
+    assert [e.style for e in a] == [*STYLES, STYLES[0]]
 
 
 def test_augmentation_keeps_shape_and_is_seeded():

@@ -1,14 +1,36 @@
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.images import photo
-from training.fonts import bundled_fonts
-from training.synth import MASK_THRESHOLD, add_watermark, blend, unmarked, watermark_mask
+from training.fonts import matplotlib_fonts
+from training.synth import (
+    ALPHABET,
+    MASK_THRESHOLD,
+    OPACITY,
+    STYLES,
+    MarkAssets,
+    add_watermark,
+    blend,
+    jpeg_roundtrip,
+    logo_sprite,
+    text_sprite,
+    unmarked,
+    watermark_mask,
+)
 
 
 @pytest.fixture(scope="module")
-def fonts():
-    return bundled_fonts()
+def assets(tmp_path_factory):
+    """DejaVu fonts and one coloured icon: a red disc with a blue centre on transparency."""
+    icon = np.zeros((64, 64, 4), np.uint8)
+    yy, xx = np.mgrid[:64, :64]
+    r = np.hypot(yy - 32, xx - 32)
+    icon[r < 28] = (255, 0, 0, 255)
+    icon[r < 10] = (0, 0, 255, 255)
+    path = tmp_path_factory.mktemp("icons") / "disc.png"
+    Image.fromarray(icon, "RGBA").save(path)
+    return MarkAssets(fonts=tuple(matplotlib_fonts()), logos=(path,))
 
 
 @pytest.fixture(scope="module")
@@ -16,32 +38,98 @@ def clean():
     return photo(200, 300)
 
 
-def test_same_seed_same_bytes(clean, fonts):
-    a = add_watermark(clean, np.random.default_rng(7), fonts)
-    b = add_watermark(clean, np.random.default_rng(7), fonts)
+@pytest.mark.parametrize("style", STYLES)
+def test_same_seed_same_bytes(clean, assets, style):
+    a = add_watermark(clean, np.random.default_rng(7), assets, style)
+    b = add_watermark(clean, np.random.default_rng(7), assets, style)
     assert a.watermarked.tobytes() == b.watermarked.tobytes()
-    assert np.array_equal(a.mask, b.mask)
-    assert np.array_equal(a.alpha, b.alpha)
+    assert np.array_equal(a.mask, b.mask) and np.array_equal(a.alpha, b.alpha)
+    assert a.style == style
 
 
-def test_different_seeds_differ(clean, fonts):
-    marks = {add_watermark(clean, np.random.default_rng(s), fonts).mask.tobytes() for s in range(5)}
+def test_different_seeds_differ(clean, assets):
+    marks = {
+        add_watermark(clean, np.random.default_rng(s), assets).mask.tobytes() for s in range(5)
+    }
     assert len(marks) == 5
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_mask_marks_exactly_the_changed_pixels(clean, fonts, seed):
-    ex = add_watermark(clean, np.random.default_rng(seed), fonts)
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("seed", range(4))
+def test_mask_marks_exactly_the_changed_pixels(clean, assets, style, seed):
+    ex = add_watermark(clean, np.random.default_rng(seed), assets, style, jpeg_probability=0)
     assert ex.watermarked.shape == clean.shape and ex.watermarked.dtype == np.uint8
-    diff = np.abs(ex.watermarked.astype(int) - clean.astype(int)).max(axis=-1)
-    assert np.array_equal(ex.mask, diff > MASK_THRESHOLD)
+    assert np.array_equal(ex.mask, watermark_mask(ex.watermarked, clean))
     assert ex.mask.any(), "every example carries a visible mark"
-    # Pixels the mark does not touch come back bit-identical.
     untouched = ex.alpha == 0
-    assert untouched.mean() > 0.3
     assert np.array_equal(ex.watermarked[untouched], clean[untouched])
-    assert ex.mask[ex.alpha > 0].mean() <= 1.0 and not ex.mask[untouched].any()
-    assert ex.alpha.min() >= 0 and ex.alpha.max() <= 0.85 + 1e-6
+    assert not ex.mask[untouched].any()
+    assert ex.alpha.min() >= 0 and ex.alpha.max() <= OPACITY[1] + 1e-6
+    assert ex.colour.shape == clean.shape and ex.colour.min() >= 0 and ex.colour.max() <= 1
+    # The labels explain the image: blending the clean photo with them gives it back.
+    assert np.array_equal(blend(clean, ex.alpha, ex.colour), ex.watermarked)
+
+
+def test_styles_put_marks_where_they_belong(clean, assets):
+    def marked_share(style, seed):
+        ex = add_watermark(clean, np.random.default_rng(seed), assets, style, jpeg_probability=0)
+        return ex.alpha > 0
+
+    for seed in range(4):
+        grid = marked_share("grid", seed)
+        quadrants = [grid[:100, :150], grid[:100, 150:], grid[100:, :150], grid[100:, 150:]]
+        assert all(q.any() for q in quadrants), "a grid covers the whole image"
+    for seed in range(4):
+        corner = marked_share("corner", seed)
+        rows, cols = np.nonzero(corner)
+        margin = 0.05 * 200 + 2  # the largest margin, in pixels, plus antialiasing
+        assert min(rows.min(), 199 - rows.max()) <= margin, "against the top or the bottom"
+        assert min(cols.min(), 299 - cols.max()) <= margin, "against the left or the right"
+        assert rows.max() - rows.min() < 0.2 * 200, "small: a line of text or a small logo"
+        centre = marked_share("centre", seed)
+        rows, cols = np.nonzero(centre)
+        assert abs(rows.mean() - 100) < 30 and abs(cols.mean() - 150) < 40
+
+
+def test_jpeg_compresses_the_input_but_not_the_labels(clean, assets):
+    plain = add_watermark(clean, np.random.default_rng(3), assets, "text", jpeg_probability=0)
+    jpeg = add_watermark(clean, np.random.default_rng(3), assets, "text", jpeg_probability=1)
+    assert np.array_equal(plain.mask, jpeg.mask) and np.array_equal(plain.alpha, jpeg.alpha)
+    assert not np.array_equal(plain.watermarked, jpeg.watermarked)
+    error = np.abs(jpeg.watermarked.astype(int) - plain.watermarked).mean()
+    assert 0 < error < 6, "compression noise, not a different image"
+
+
+def test_jpeg_roundtrip_keeps_the_size():
+    image = photo(37, 53)
+    out = jpeg_roundtrip(image, 75)
+    assert out.shape == image.shape and out.dtype == np.uint8
+
+
+def test_outlined_text_has_two_colours(assets):
+    colours = set()
+    for seed in range(40):
+        sprite = text_sprite(np.random.default_rng(seed), assets.fonts, 30, np.ones(3, np.float32))
+        solid = sprite[..., 3] > 0.99
+        colours.add(tuple(np.unique(np.round(sprite[solid][:, :3].mean(axis=1)))))
+    assert (1.0,) in colours, "plain white text"
+    assert any(0.0 in c and 1.0 in c for c in colours), "white text with a black outline or shadow"
+
+
+def test_logo_sprites_keep_icon_colours_or_use_the_mark_colour(assets):
+    green = np.array([0, 1, 0], np.float32)
+    seen = set()
+    for seed in range(30):
+        sprite = logo_sprite(np.random.default_rng(seed), assets.logos, 48, green)
+        assert max(sprite.shape[:2]) <= 49
+        solid = sprite[sprite[..., 3] > 0.99][:, :3]
+        seen.update(tuple(c) for c in np.round(solid).astype(int).tolist())
+    assert {(1, 0, 0), (0, 0, 1)} <= seen, "the icon in its own colours"
+    assert (0, 1, 0) in seen, "a silhouette or drawn emblem in the mark colour"
+
+
+def test_fonts_draw_the_whole_alphabet():
+    assert "©" in ALPHABET and "@" in ALPHABET and "{" not in ALPHABET
 
 
 def test_blend_matches_the_formula():
@@ -57,5 +145,11 @@ def test_watermark_mask_threshold():
 
 
 def test_unmarked_example_has_nothing_to_remove(clean):
-    ex = unmarked(clean)
+    ex = unmarked(clean, np.random.default_rng(0), jpeg_probability=0)
     assert np.array_equal(ex.watermarked, clean) and not ex.mask.any() and not ex.alpha.any()
+    assert ex.style == "none"
+
+
+def test_unknown_style_is_refused(clean, assets):
+    with pytest.raises(ValueError, match="unknown watermark style"):
+        add_watermark(clean, np.random.default_rng(0), assets, "hologram")
