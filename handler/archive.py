@@ -26,6 +26,7 @@ MODEL_CONFIG = REPO / "handler" / "model-config.yaml"
 PACKAGED_MODULES = (
     "handler/__init__.py",
     "handler/imaging.py",
+    "handler/regions.py",
     "training/__init__.py",
     "training/checkpoint.py",
     "training/model.py",

@@ -2,6 +2,10 @@
 
 TorchServe requires this module to define exactly one class, the handler.
 
+Small images run whole, in one forward; larger ones are cleaned region by region
+(handler/regions.py): the mark is found on a reduced copy and only the tiles that hold it are
+restored at full resolution.
+
 Each request of a dynamic batch is handled on its own terms: a request that cannot be decoded
 gets its own 4xx status and a JSON message, and the rest of the batch is still served.
 """
@@ -11,11 +15,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from ts.torch_handler.base_handler import BaseHandler
 
 from handler.imaging import (
@@ -26,6 +32,7 @@ from handler.imaging import (
     decode_image,
     encode_image,
 )
+from handler.regions import RegionConfig, marked_tiles, reduce, restore_tiles
 from training.checkpoint import load_model
 from training.model import remove_watermark
 
@@ -66,11 +73,19 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
             self.device = torch.device("cpu")
             torch.set_num_threads(self._cpu_threads(context))
         self.model = load_model(model_dir / CHECKPOINT_FILE).to(self.device)
+        self.regions = self._region_config(context)
         self.context = context
         self.initialized = True
         logger.info(
             "clearmark model ready on %s (%d threads)", self.device, torch.get_num_threads()
         )
+
+    @staticmethod
+    def _region_config(context: Any) -> RegionConfig:
+        """The region settings among model-config.yaml's ``handler`` keys (defaults otherwise)."""
+        config = (getattr(context, "model_yaml_config", None) or {}).get("handler", {})
+        names = {f.name for f in fields(RegionConfig)}
+        return RegionConfig(**{k: v for k, v in config.items() if k in names})
 
     @staticmethod
     def _cpu_threads(context: Any) -> int:
@@ -101,34 +116,71 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
     def inference(
         self, data: list[DecodedImage | ImageRejected], *args: Any, **kwargs: Any
     ) -> list[CleanedImage | ImageRejected]:
-        """One entry per request, in order; the decoded ones run in as few forwards as fit."""
+        """One entry per request, in order. Images up to ``direct_pixels`` run whole, in as few
+        forwards as fit; larger ones region by region, their tiles batched together."""
         decoded = {i: item for i, item in enumerate(data) if isinstance(item, DecodedImage)}
-        positions = list(decoded)
-        sizes = [(decoded[i].rgb.shape[0], decoded[i].rgb.shape[1]) for i in positions]
-        cleaned: dict[int, CleanedImage] = {}
-        for group in forward_groups(sizes, MAX_PIXELS_PER_FORWARD):
-            members = [positions[g] for g in group]
-            outputs = self._clean([decoded[i].rgb for i in members])
-            for i, rgb in zip(members, outputs, strict=True):
-                cleaned[i] = CleanedImage(rgb, decoded[i])
+        images = {i: self._tensor(item.rgb) for i, item in decoded.items()}
+        small = [
+            i for i, t in images.items() if t.shape[1] * t.shape[2] <= self.regions.direct_pixels
+        ]
+        large = [i for i in images if i not in small]
+        results = dict(
+            zip(small, (out for out, _ in self._whole([images[i] for i in small])), strict=True)
+        )
+        if large:
+            # Find the mark on reduced copies, then restore the tiles that hold it.
+            found = self._whole([reduce(images[i], self.regions.detect_side) for i in large])
+            tiles = [
+                marked_tiles(
+                    mask[0] > self.regions.mask_threshold,
+                    images[i].shape[1],
+                    images[i].shape[2],
+                    self.regions.tile,
+                )
+                for i, (_, mask) in zip(large, found, strict=True)
+            ]
+            restored = restore_tiles(self._network, [images[i] for i in large], tiles, self.regions)
+            results.update(zip(large, restored, strict=True))
         return [
-            item if isinstance(item, ImageRejected) else cleaned[i] for i, item in enumerate(data)
+            item
+            if isinstance(item, ImageRejected)
+            else CleanedImage(self._pixels(results[i]), item)
+            for i, item in enumerate(data)
         ]
 
-    def _clean(self, images: list[np.ndarray]) -> list[np.ndarray]:
-        """Pad every image to the group's largest size, run once, crop each back."""
-        height = max(img.shape[0] for img in images)
-        width = max(img.shape[1] for img in images)
-        batch = torch.zeros(len(images), 3, height, width, device=self.device)
-        for k, img in enumerate(images):
-            tensor = torch.from_numpy(img).to(self.device).permute(2, 0, 1).float().div(255)
+    def _tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 -> (3, H, W) float in [0, 1] on the worker's device."""
+        return torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float().div(255)
+
+    @staticmethod
+    def _pixels(image: torch.Tensor) -> np.ndarray:
+        """(3, H, W) float in [0, 1] -> (H, W, 3) uint8 on the CPU."""
+        return image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+    def _network(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> (output (B, 3, H, W), mask probability (B, 1, H, W))."""
+        pred = remove_watermark(self.model, batch)
+        return pred.output, pred.mask
+
+    def _whole(self, images: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(output, mask) of each (3, H, W) image run whole; images are grouped into forwards
+        padded to each group's largest size, within MAX_PIXELS_PER_FORWARD."""
+        sizes = [(img.shape[1], img.shape[2]) for img in images]
+        results: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        for group in forward_groups(sizes, MAX_PIXELS_PER_FORWARD):
+            height = max(sizes[k][0] for k in group)
+            width = max(sizes[k][1] for k in group)
             # Replicate the edges into the padding: the network sees no artificial border.
-            batch[k] = torch.nn.functional.pad(
-                tensor[None], (0, width - img.shape[1], 0, height - img.shape[0]), mode="replicate"
-            )[0]
-        output = remove_watermark(self.model, batch).output  # (B, 3, H, W) float in [0, 1]
-        pixels = output.clamp(0, 1).mul(255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        return [pixels[k, : img.shape[0], : img.shape[1]] for k, img in enumerate(images)]
+            batch = torch.cat([
+                F.pad(images[k][None], (0, width - sizes[k][1], 0, height - sizes[k][0]),
+                      mode="replicate")
+                for k in group
+            ])  # fmt: skip
+            output, mask = self._network(batch)
+            for j, k in enumerate(group):
+                h, w = sizes[k]
+                results[k] = (output[j, :, :h, :w], mask[j, :, :h, :w])
+        return [results[k] for k in range(len(images))]
 
     def postprocess(self, data: list[CleanedImage | ImageRejected]) -> list[bytes]:
         """Per request: the image encoded in its input format, or a JSON error and its status."""

@@ -88,6 +88,32 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    """Batch number ``step`` of a run, drawn from ``numpy.random.default_rng([seed, step])``:
+    the same batch whichever DataLoader worker makes it and however often the run resumes."""
+
+    def __init__(self, cfg: TrainConfig, photos: list[np.ndarray], assets: MarkAssets) -> None:
+        self.cfg, self.photos, self.assets = cfg, photos, assets
+
+    def __len__(self) -> int:
+        return self.cfg.steps
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        return collate(
+            training_examples(
+                self.photos,
+                self.assets,
+                np.random.default_rng([cfg.seed, step]),
+                cfg.batch_size,
+                cfg.crop_size,
+                cfg.min_scale,
+                cfg.mark_reference_size,
+                cfg.clean_fraction,
+            )
+        )
+
+
 @torch.inference_mode()
 def validation_psnr(model: WatermarkRemover, batch: dict[str, torch.Tensor]) -> float:
     """Mean PSNR (dB) of the model's output against the clean images, in uint8 as served."""
@@ -115,15 +141,19 @@ def train(
     runs: Path,
     log_dir: Path | None = None,
     init: Path | None = None,
+    workers: int = 0,
 ) -> dict[str, float]:
     """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation.
 
     A fresh run starts from the weights in ``init`` when given (a checkpoint of the same
     architecture, e.g. the best model of an earlier session), else from random weights.
     Validation draws its marks from ``val_assets``: fonts and logos training never sees.
+    Runs on the GPU when there is one; ``workers`` processes synthesise batches alongside (on a
+    GPU the synthesis, not the network, is the bottleneck; 0 makes them in this process).
     """
     runs.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = WatermarkRemover(model_cfg)
     if init is not None:
         state = torch.load(init, map_location="cpu", weights_only=True)
@@ -146,6 +176,7 @@ def train(
         else:
             print("runs/last.pt was trained with other settings: starting afresh")
 
+    model.to(device)
     val_batch = collate(
         validation_examples(val_photos, val_assets, cfg.val_count, cfg.val_crop_size, cfg.val_seed)
     )
@@ -159,28 +190,24 @@ def train(
             ]
         )
     )
+    val_batch = {name: t.to(device) for name, t in val_batch.items()}
     live = _open_live(log_dir, resume=start > 0)
     model.train()
+    batches = torch.utils.data.DataLoader(
+        TrainingBatches(cfg, train_photos, train_assets),
+        batch_size=None,  # the dataset's items are whole batches
+        sampler=range(start, cfg.steps),
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+    )
     progress = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train")
     running: dict[str, float] = {}
     tic = time.perf_counter()
-    for step in progress:
-        rng = np.random.default_rng([cfg.seed, step])
-        batch = collate(
-            training_examples(
-                train_photos,
-                train_assets,
-                rng,
-                cfg.batch_size,
-                cfg.crop_size,
-                cfg.min_scale,
-                cfg.mark_reference_size,
-                cfg.clean_fraction,
-            )
-        )
+    for step, cpu_batch in zip(progress, batches, strict=True):
+        batch = {name: t.to(device, non_blocking=True) for name, t in cpu_batch.items()}
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             pred = model(batch["watermarked"])
         pred = Prediction(**{name: t.float() for name, t in vars(pred).items()})
         losses = removal_losses(pred, batch, cfg.loss_weights)
@@ -252,6 +279,7 @@ def main() -> None:
     parser.add_argument("--log-dir", type=Path, default=None, help="dvclive folder")
     parser.add_argument("--init", type=Path, default=None, help="weights to start from")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--workers", type=int, default=0, help="batch-making processes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg, model_cfg = load_params(args.params)
@@ -265,6 +293,7 @@ def main() -> None:
         args.runs,
         args.log_dir,
         args.init,
+        args.workers,
     )
     print(json.dumps(summary))
 

@@ -30,9 +30,10 @@ class RecordingMetrics:
         self.times[name] = value
 
 
-def make_context(model_dir: Path, batch: int) -> Context:
+def make_context(model_dir: Path, batch: int, **handler_settings: object) -> Context:
     metrics = RecordingMetrics()
     config = yaml.safe_load((REPO / "handler" / "model-config.yaml").read_text())
+    config["handler"].update(handler_settings)
     context = Context("clearmark", str(model_dir), {}, batch, None, "0.12.0", metrics=metrics,
                       model_yaml_config=config)  # fmt: skip
     context.request_processor = [RequestProcessor({}) for _ in range(batch)]
@@ -132,3 +133,28 @@ def test_forward_groups_respect_the_pixel_budget():
         h = max(sizes[i][0] for i in group)
         w = max(sizes[i][1] for i in group)
         assert h * w * len(group) <= 50_000
+
+
+def regional_handler(model_dir: Path, **settings: object) -> ClearmarkHandler:
+    h = ClearmarkHandler()
+    h.initialize(make_context(model_dir, 1, **settings))
+    return h
+
+
+def test_large_images_change_only_where_a_mark_is_found(handler):
+    """600x520 is above direct_pixels: the mark is searched for on a reduced copy."""
+    model_dir = Path(handler.context.system_properties["model_dir"])
+    image = photo(520, 600)
+    data = encode(image, "PNG")
+    # A threshold no mask probability reaches: no tile is restored, every pixel comes back.
+    nothing = regional_handler(model_dir, mask_threshold=2.0)
+    [out], _ = run(nothing, [data])
+    assert np.array_equal(np.asarray(decode(out)), image)
+    # Every tile restored: the same as running the image whole, up to rounding (no seams).
+    everything = regional_handler(model_dir, mask_threshold=-1.0)
+    [tiled], _ = run(everything, [data])
+    whole = regional_handler(model_dir, direct_pixels=10**8)
+    [direct], _ = run(whole, [data])
+    tiled_px, direct_px = np.asarray(decode(tiled)).astype(int), np.asarray(decode(direct))
+    assert not np.array_equal(tiled_px, image)
+    assert np.abs(tiled_px - direct_px).max() <= 1

@@ -24,7 +24,7 @@ from training.photos import folder_photos, is_validation, photo_source, split_gr
 from training.prepare import prepare
 from training.report import eval_table, target_checks
 from training.synth import STYLES, MarkAssets
-from training.train import TrainConfig, learning_rate, load_params, train
+from training.train import TrainConfig, TrainingBatches, learning_rate, load_params, train
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,6 +149,17 @@ def test_train_checkpoints_and_resumes(tmp_path, photos, assets, capsys):
 
     train(replace(cfg, steps=3, lr=0.01), model_cfg, photos, photos, assets, assets, tmp_path)
     assert "starting afresh" in capsys.readouterr().out
+
+
+def test_batches_are_the_same_from_a_worker_process(photos, assets):
+    cfg, _ = tiny_config()
+    batches = TrainingBatches(replace(cfg, steps=5), photos, assets)
+    loader = torch.utils.data.DataLoader(batches, batch_size=None, sampler=[3, 1], num_workers=1)
+    from_worker = list(loader)
+    for step, batch in zip([3, 1], from_worker, strict=True):
+        assert all(torch.equal(batch[k], batches[step][k]) for k in batch)
+    assert not torch.equal(from_worker[0]["watermarked"], from_worker[1]["watermarked"])
+    assert from_worker[0]["colour"].shape == (cfg.batch_size, 3, cfg.crop_size, cfg.crop_size)
 
 
 def test_train_starts_from_given_weights(tmp_path, photos, assets):
