@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from handler.imaging import (
     decode_image,
     encode_image,
 )
-from handler.regions import RegionConfig, marked_tiles, reduce, restore_tiles
+from handler.regions import RegionConfig, clean_regionally
 from training.checkpoint import load_model
 from training.model import remove_watermark
 
@@ -83,9 +82,8 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
     @staticmethod
     def _region_config(context: Any) -> RegionConfig:
         """The region settings among model-config.yaml's ``handler`` keys (defaults otherwise)."""
-        config = (getattr(context, "model_yaml_config", None) or {}).get("handler", {})
-        names = {f.name for f in fields(RegionConfig)}
-        return RegionConfig(**{k: v for k, v in config.items() if k in names})
+        config = getattr(context, "model_yaml_config", None) or {}
+        return RegionConfig.from_settings(config.get("handler", {}))
 
     @staticmethod
     def _cpu_threads(context: Any) -> int:
@@ -128,18 +126,9 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
             zip(small, (out for out, _ in self._whole([images[i] for i in small])), strict=True)
         )
         if large:
-            # Find the mark on reduced copies, then restore the tiles that hold it.
-            found = self._whole([reduce(images[i], self.regions.detect_side) for i in large])
-            tiles = [
-                marked_tiles(
-                    mask[0] > self.regions.mask_threshold,
-                    images[i].shape[1],
-                    images[i].shape[2],
-                    self.regions.tile,
-                )
-                for i, (_, mask) in zip(large, found, strict=True)
-            ]
-            restored = restore_tiles(self._network, [images[i] for i in large], tiles, self.regions)
+            restored, _ = clean_regionally(
+                self._whole, self._network, [images[i] for i in large], self.regions
+            )
             results.update(zip(large, restored, strict=True))
         return [
             item

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 from torch.nn import functional as F
 
 # A network call: (B, 3, H, W) float in [0, 1] -> (output (B, 3, H, W), mask (B, 1, H, W)).
 Network = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# Images of any sizes run whole: [(3, H, W)] -> [(output (3, H, W), mask (1, H, W))].
+WholeRunner = Callable[[list[torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,12 @@ class RegionConfig:
     @property
     def window(self) -> int:
         return self.tile + 2 * self.margin
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> RegionConfig:
+        """From model-config.yaml's ``handler`` section: its region keys, defaults otherwise."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in settings.items() if k in names})
 
 
 def reduced_size(height: int, width: int, side: int) -> tuple[int, int]:
@@ -109,3 +118,15 @@ def restore_tiles(
             h, w = min(cfg.tile, height - top), min(cfg.tile, width - left)
             outputs[k][:, top : top + h, left : left + w] = result[:, m : m + h, m : m + w]
     return outputs
+
+
+def clean_regionally(
+    whole: WholeRunner, network: Network, images: list[torch.Tensor], cfg: RegionConfig
+) -> tuple[list[torch.Tensor], list[list[tuple[int, int]]]]:
+    """Each (3, H, W) image cleaned region by region, and the tiles that were restored."""
+    found = whole([reduce(image, cfg.detect_side) for image in images])
+    tiles = [
+        marked_tiles(mask[0] > cfg.mask_threshold, image.shape[1], image.shape[2], cfg.tile)
+        for image, (_, mask) in zip(images, found, strict=True)
+    ]
+    return restore_tiles(network, images, tiles, cfg), tiles

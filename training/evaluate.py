@@ -7,7 +7,8 @@ Three sets:
 - ``protocol_256``: ``count`` images of ``crop_size`` (256, the papers' protocol), the styles
   taking turns, scored overall and per style;
 - ``full_resolution``: ``full_count`` marks on the whole held-out photos of at least
-  ``full_min_megapixels``, at their own size;
+  ``full_min_megapixels``, at their own size, run whole and as the service runs them (region
+  by region, handler/regions.py, with the settings of handler/model-config.yaml);
 - ``clean_photos``: ``clean_count`` watermark-free images: how much the model changes them.
 
 Writes ``metrics/eval.json``, ``metrics/examples/`` (watermarked/clean pairs to try the service
@@ -15,7 +16,8 @@ with, and grid.png: input | output | predicted mask | clean, one row per style) 
 ``metrics/eval.md`` (the README's table, rendered by training.report).
 
     python -m training.evaluate --params params.yaml --photos data/photos \
-        --checkpoint training/runs/best.pt --out metrics
+        --checkpoint training/runs/best.pt --serving-config handler/model-config.yaml \
+        --out metrics
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import torch
 import yaml
 from PIL import Image
 
+from handler.regions import RegionConfig, clean_regionally, tile_origins
 from training.baselines import telea_inpaint
 from training.checkpoint import load_model
 from training.examples import (
@@ -41,7 +44,7 @@ from training.examples import (
     to_uint8,
     validation_examples,
 )
-from training.metrics import clean_photo_scores, image_scores, summarise
+from training.metrics import clean_photo_scores, image_scores, psnr, summarise
 from training.model import WatermarkRemover, remove_watermark
 from training.report import eval_table
 from training.synth import STYLES, MarkAssets, WatermarkedExample, add_watermark, unmarked
@@ -84,6 +87,42 @@ def score_marked(
     result["examples"] = len(examples)
     result["psnr_gain"] = result["model"]["psnr"] - result["input"]["psnr"]
     return result, outputs, masks
+
+
+def score_served(
+    model: WatermarkRemover,
+    examples: Sequence[WatermarkedExample],
+    whole_outputs: Sequence[np.ndarray],
+    cfg: RegionConfig,
+) -> dict[str, float]:
+    """The examples cleaned region by region, as the service does: scores, the share of tiles
+    restored, and PSNR against running the image whole (high: the tiles leave no seams)."""
+
+    def network(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pred = remove_watermark(model, batch)
+        return pred.output, pred.mask
+
+    def whole(images: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        results = []
+        for image in images:
+            output, mask = network(image[None])
+            results.append((output[0], mask[0]))
+        return results
+
+    rows = []
+    with torch.inference_mode():
+        for ex, whole_output in zip(examples, whole_outputs, strict=True):
+            restored, tiles = clean_regionally(
+                whole, network, [to_tensor([ex.watermarked])[0]], cfg
+            )
+            served = to_uint8(restored[0][None])[0]
+            height, width = served.shape[:2]
+            rows.append({
+                **image_scores(served, ex.clean, ex.mask),
+                "tile_share": len(tiles[0]) / len(tile_origins(height, width, cfg.tile)),
+                "psnr_to_whole": psnr(served, whole_output),
+            })  # fmt: skip
+    return summarise(rows)
 
 
 def score_clean(model: WatermarkRemover, photos: Sequence[np.ndarray]) -> dict[str, float]:
@@ -150,6 +189,7 @@ def evaluate(
     val_photos: Sequence[np.ndarray],
     assets: MarkAssets,
     params: dict[str, Any],
+    regions: RegionConfig,
 ) -> tuple[dict[str, Any], list[WatermarkedExample], list[np.ndarray], list[np.ndarray]]:
     """All three sets from the evaluate section of params.yaml; also returns the 256x256
     examples with the model's outputs and masks (for the pictures)."""
@@ -163,8 +203,10 @@ def evaluate(
     if not large:
         raise ValueError(f"no held-out photo has {params['full_min_megapixels']} megapixels")
     full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
-    full, _, _ = score_marked(model, full_examples)
+    full, full_outputs, _ = score_marked(model, full_examples)
     full["megapixels"] = float(np.mean([ex.clean.size / 3e6 for ex in full_examples]))
+    full["served"] = score_served(model, full_examples, full_outputs, regions)
+    full["served_psnr_gain"] = full["served"]["psnr"] - full["input"]["psnr"]
     clean = score_clean(
         model,
         clean_examples(val_photos, params["clean_count"], params["crop_size"], params["seed"]),
@@ -178,11 +220,19 @@ def evaluate(
     return summary, examples, outputs, masks
 
 
+def region_config(model_config: Path) -> RegionConfig:
+    """The region settings the handler reads from its model-config.yaml."""
+    return RegionConfig.from_settings(yaml.safe_load(model_config.read_text()).get("handler", {}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--photos", type=Path, required=True, help="the prepare stage's output")
     parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument(
+        "--serving-config", type=Path, required=True, help="handler/model-config.yaml"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = yaml.safe_load(args.params.read_text())["evaluate"]
@@ -192,6 +242,7 @@ def main() -> None:
         load_photo_folder(args.photos / "val"),
         load_marks(args.photos / "marks.json", "val"),
         params,
+        region_config(args.serving_config),
     )
     (args.out / "examples").mkdir(parents=True, exist_ok=True)
     (args.out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")

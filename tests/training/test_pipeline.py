@@ -12,6 +12,7 @@ import torch
 import yaml
 from PIL import Image
 
+from handler.regions import RegionConfig
 from tests.images import photo
 from training.checkpoint import load_model
 from training.evaluate import evaluate, example_grid
@@ -192,7 +193,8 @@ def test_export_then_evaluate(tmp_path, photos, assets):
     model = load_model(tmp_path / "model" / "clearmark.pt")
     assert model.cfg == model_cfg
 
-    summary, examples, outputs, masks = evaluate(model, photos, assets, EVAL_PARAMS)
+    regions = RegionConfig(tile=32, margin=8, detect_side=40, mask_threshold=-1.0)
+    summary, examples, outputs, masks = evaluate(model, photos, assets, EVAL_PARAMS, regions)
     p256 = summary["protocol_256"]
     expected_input = np.mean([psnr(e.watermarked, e.clean) for e in examples])
     assert p256["input"]["psnr"] == pytest.approx(expected_input)
@@ -202,6 +204,8 @@ def test_export_then_evaluate(tmp_path, photos, assets):
     assert p256["telea_true_mask"]["rmse_w"] < p256["input"]["rmse_w"]
     full = summary["full_resolution"]
     assert full["examples"] == 2 and full["megapixels"] == pytest.approx(0.0096)  # 80 x 120
+    # A threshold every pixel passes: every tile restored, close to the whole-image output.
+    assert full["served"]["tile_share"] == 1.0 and full["served"]["psnr_to_whole"] > 40
     assert summary["clean_photos"]["examples"] == 2
     assert 0 <= summary["clean_photos"]["mask_coverage"] <= 1
     assert outputs[0].shape == (48, 48, 3) and masks[0].shape == (48, 48)
