@@ -11,13 +11,17 @@ MAR := model_store/clearmark.mar
 MAR_INPUTS := $(CHECKPOINT) handler/__init__.py handler/clearmark_handler.py handler/imaging.py handler/regions.py \
 	handler/archive.py handler/model-config.yaml training/__init__.py training/checkpoint.py training/model.py
 
-.PHONY: run test lint java install clean
+.PHONY: run test lint loadtest java install clean
 
 run: java $(MAR)
 	$(BIN)/python -m serving
 
 test: java $(MAR)
 	$(BIN)/python -m pytest
+
+# Steps the upload rate past saturation against the stack (started if not running); var/loadtest/.
+loadtest: java $(MAR)
+	$(BIN)/python -m loadtests.run
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
