@@ -92,7 +92,7 @@ async def test_validation_examples_come_back_cleaned_at_full_size(client, valida
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 2 target not met yet: model v0 gains +0.45 dB on metrics/eval.json, not +3 dB",
+    reason="issue 2 target not met yet: the model gains +1.11 dB on metrics/eval.json, not +3 dB",
 )
 async def test_psnr_gain_meets_the_target(client, validation_set):
     gains = []
