@@ -53,7 +53,7 @@ class Settings:
                 env, "GATEWAY_MAX_UPLOAD_BYTES", defaults.max_upload_bytes
             ),
             max_pixels=_positive_int(env, "GATEWAY_MAX_PIXELS", defaults.max_pixels),
-            inference_timeout_s=_positive_float(
+            inference_timeout_s=positive_float(
                 env, "GATEWAY_INFERENCE_TIMEOUT_S", defaults.inference_timeout_s
             ),
         )
@@ -79,7 +79,8 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+def positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    """The number of seconds in ``env[name]`` (``default`` when unset); a clear error otherwise."""
     raw = env.get(name)
     if raw is None:
         return default

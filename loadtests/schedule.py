@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 
+from gateway.settings import positive_float
+
 Stage = tuple[float, int]  # (duration in seconds, uploads per minute)
 
 # The mission is 30-40 uploads a minute with bursts; the steps go on past the point where the
@@ -28,15 +30,9 @@ STAGE_SECONDS_ENV = "LOADTEST_STAGE_SECONDS"
 
 def stages_from_env(env: Mapping[str, str] = os.environ) -> tuple[Stage, ...]:
     """``STAGES``, each stage lasting ``LOADTEST_STAGE_SECONDS`` seconds when that is set."""
-    raw = env.get(STAGE_SECONDS_ENV)
-    if raw is None:
+    if STAGE_SECONDS_ENV not in env:
         return STAGES
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"{STAGE_SECONDS_ENV} must be a number of seconds, got {raw!r}") from None
-    if seconds <= 0:
-        raise ValueError(f"{STAGE_SECONDS_ENV} must be greater than 0, got {raw!r}")
+    seconds = positive_float(env, STAGE_SECONDS_ENV, default=0.0)
     return tuple((seconds, rate) for _, rate in STAGES)
 
 
