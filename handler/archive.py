@@ -25,6 +25,7 @@ MODEL_CONFIG = REPO / "handler" / "model-config.yaml"
 # Modules the handler imports, archived under the same package paths.
 PACKAGED_MODULES = (
     "handler/__init__.py",
+    "handler/engine.py",
     "handler/imaging.py",
     "handler/regions.py",
     "training/__init__.py",
@@ -33,8 +34,11 @@ PACKAGED_MODULES = (
 )
 
 
-def build_archive(checkpoint: Path, out_dir: Path, version: str = "1.0") -> Path:
-    """Write ``out_dir/clearmark.mar`` and return its path."""
+def build_archive(
+    checkpoint: Path, out_dir: Path, version: str = "1.0", model_config: Path = MODEL_CONFIG
+) -> Path:
+    """Write ``out_dir/clearmark.mar`` with the TorchServe settings of ``model_config`` (a
+    variant of model-config.yaml, e.g. another batchSize for the benchmark) and return its path."""
     if not checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -54,7 +58,7 @@ def build_archive(checkpoint: Path, out_dir: Path, version: str = "1.0") -> Path
                 "--serialized-file", str(weights),
                 "--handler", str(HANDLER),
                 "--extra-files", str(stage),
-                "--config-file", str(MODEL_CONFIG),
+                "--config-file", str(model_config),
                 "--export-path", str(out_dir),
                 "--force",
             ],

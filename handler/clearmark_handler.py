@@ -2,9 +2,8 @@
 
 TorchServe requires this module to define exactly one class, the handler.
 
-Small images run whole, in one forward; larger ones are cleaned region by region
-(handler/regions.py): the mark is found on a reduced copy and only the tiles that hold it are
-restored at full resolution.
+The tensor work (precision, whole image or region by region, which pixels may change) is
+handler/engine.py's; this module decodes, batches requests and encodes.
 
 Each request of a dynamic batch is handled on its own terms: a request that cannot be decoded
 gets its own 4xx status and a JSON message, and the rest of the batch is still served.
@@ -20,9 +19,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 from ts.torch_handler.base_handler import BaseHandler
 
+from handler.engine import Engine
 from handler.imaging import (
     MIME_TYPES,
     CleanedImage,
@@ -31,33 +30,11 @@ from handler.imaging import (
     decode_image,
     encode_image,
 )
-from handler.regions import RegionConfig, clean_regionally
 from training.checkpoint import load_model
-from training.model import remove_watermark
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "clearmark.pt"
-# Padded pixels one forward pass may hold: bounds a worker's memory when a batch
-# brings several large photos (each 12-channel float32 feature map is 48 bytes a pixel).
-MAX_PIXELS_PER_FORWARD = 16_777_216
-
-
-def forward_groups(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]:
-    """Group item indices, largest first, so that each group padded to its largest H and W
-    stays within ``budget`` pixels; an item larger than the budget gets a group of its own."""
-    order = sorted(range(len(sizes)), key=lambda i: sizes[i][0] * sizes[i][1], reverse=True)
-    groups: list[list[int]] = []
-    for i in order:
-        if groups:
-            group = groups[-1]
-            height = max(sizes[j][0] for j in [*group, i])
-            width = max(sizes[j][1] for j in [*group, i])
-            if height * width * (len(group) + 1) <= budget:
-                group.append(i)
-                continue
-        groups.append([i])
-    return groups
 
 
 class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
@@ -71,8 +48,9 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
         else:
             self.device = torch.device("cpu")
             torch.set_num_threads(self._cpu_threads(context))
-        self.model = load_model(model_dir / CHECKPOINT_FILE).to(self.device)
-        self.regions = self._region_config(context)
+        self.engine = Engine.from_settings(
+            load_model(model_dir / CHECKPOINT_FILE), self.device, self._settings(context)
+        )
         self.context = context
         self.initialized = True
         logger.info(
@@ -80,18 +58,18 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
         )
 
     @staticmethod
-    def _region_config(context: Any) -> RegionConfig:
-        """The region settings among model-config.yaml's ``handler`` keys (defaults otherwise)."""
+    def _settings(context: Any) -> dict[str, Any]:
+        """model-config.yaml's ``handler`` section (empty: every default)."""
         config = getattr(context, "model_yaml_config", None) or {}
-        return RegionConfig.from_settings(config.get("handler", {}))
+        return dict(config.get("handler", {}))
 
-    @staticmethod
-    def _cpu_threads(context: Any) -> int:
+    @classmethod
+    def _cpu_threads(cls, context: Any) -> int:
         """model-config.yaml's ``handler.cpu_threads``, or the cores shared between workers."""
-        config = getattr(context, "model_yaml_config", None) or {}
-        threads = int(config.get("handler", {}).get("cpu_threads", 0))
+        threads = int(cls._settings(context).get("cpu_threads", 0))
         if threads > 0:
             return threads
+        config = getattr(context, "model_yaml_config", None) or {}
         workers = int(config.get("maxWorkers", 1)) or 1
         return max(1, (os.cpu_count() or 1) // workers)
 
@@ -110,30 +88,18 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
                 items.append(rejected)
         return items
 
-    @torch.inference_mode()
     def inference(
         self, data: list[DecodedImage | ImageRejected], *args: Any, **kwargs: Any
     ) -> list[CleanedImage | ImageRejected]:
-        """One entry per request, in order. Images up to ``direct_pixels`` run whole, in as few
-        forwards as fit; larger ones region by region, their tiles batched together."""
+        """One entry per request, in order; the decoded images of the batch are cleaned
+        together (their forwards and tiles shared)."""
         decoded = {i: item for i, item in enumerate(data) if isinstance(item, DecodedImage)}
-        images = {i: self._tensor(item.rgb) for i, item in decoded.items()}
-        small = [
-            i for i, t in images.items() if t.shape[1] * t.shape[2] <= self.regions.direct_pixels
-        ]
-        large = [i for i in images if i not in small]
-        results = dict(
-            zip(small, (out for out, _ in self._whole([images[i] for i in small])), strict=True)
-        )
-        if large:
-            restored, _ = clean_regionally(
-                self._whole, self._network, [images[i] for i in large], self.regions
-            )
-            results.update(zip(large, restored, strict=True))
+        cleaned = self.engine.clean([self._tensor(item.rgb) for item in decoded.values()])
+        results = dict(zip(decoded, cleaned, strict=True))
         return [
             item
             if isinstance(item, ImageRejected)
-            else CleanedImage(self._pixels(results[i]), item)
+            else CleanedImage(self._pixels(results[i].output), item)
             for i, item in enumerate(data)
         ]
 
@@ -145,31 +111,6 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
     def _pixels(image: torch.Tensor) -> np.ndarray:
         """(3, H, W) float in [0, 1] -> (H, W, 3) uint8 on the CPU."""
         return image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-    def _network(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) -> (output (B, 3, H, W), mask probability (B, 1, H, W))."""
-        pred = remove_watermark(self.model, batch)
-        return pred.output, pred.mask
-
-    def _whole(self, images: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(output, mask) of each (3, H, W) image run whole; images are grouped into forwards
-        padded to each group's largest size, within MAX_PIXELS_PER_FORWARD."""
-        sizes = [(img.shape[1], img.shape[2]) for img in images]
-        results: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for group in forward_groups(sizes, MAX_PIXELS_PER_FORWARD):
-            height = max(sizes[k][0] for k in group)
-            width = max(sizes[k][1] for k in group)
-            # Replicate the edges into the padding: the network sees no artificial border.
-            batch = torch.cat([
-                F.pad(images[k][None], (0, width - sizes[k][1], 0, height - sizes[k][0]),
-                      mode="replicate")
-                for k in group
-            ])  # fmt: skip
-            output, mask = self._network(batch)
-            for j, k in enumerate(group):
-                h, w = sizes[k]
-                results[k] = (output[j, :, :h, :w], mask[j, :, :h, :w])
-        return [results[k] for k in range(len(images))]
 
     def postprocess(self, data: list[CleanedImage | ImageRejected]) -> list[bytes]:
         """Per request: the image encoded in its input format, or a JSON error and its status."""

@@ -7,7 +7,7 @@ pixels of context on every side so that tiles agree where they meet, and every o
 comes back exactly as it came in. A photo covered by a grid gets every tile. Tiles are fixed in
 size, so tiles from all the requests of a TorchServe batch run together in one forward.
 
-Pure functions on tensors; the handler decides what runs where.
+Pure functions on tensors; handler/engine.py decides what runs where.
 """
 
 from __future__ import annotations
@@ -120,13 +120,15 @@ def restore_tiles(
     return outputs
 
 
-def clean_regionally(
-    whole: WholeRunner, network: Network, images: list[torch.Tensor], cfg: RegionConfig
-) -> tuple[list[torch.Tensor], list[list[tuple[int, int]]]]:
-    """Each (3, H, W) image cleaned region by region, and the tiles that were restored."""
+def find_tiles(
+    whole: WholeRunner, images: list[torch.Tensor], cfg: RegionConfig
+) -> list[list[tuple[int, int]]]:
+    """The tiles of each (3, H, W) image that the network, run on a reduced copy, finds a mark
+    in (above ``cfg.mask_threshold``)."""
+    if not images:
+        return []
     found = whole([reduce(image, cfg.detect_side) for image in images])
-    tiles = [
+    return [
         marked_tiles(mask[0] > cfg.mask_threshold, image.shape[1], image.shape[2], cfg.tile)
         for image, (_, mask) in zip(images, found, strict=True)
     ]
-    return restore_tiles(network, images, tiles, cfg), tiles

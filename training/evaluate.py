@@ -8,7 +8,7 @@ Three sets:
   taking turns, scored overall and per style;
 - ``full_resolution``: ``full_count`` marks on the whole held-out photos of at least
   ``full_min_megapixels``, at their own size, run whole and as the service runs them (region
-  by region, handler/regions.py, with the settings of handler/model-config.yaml);
+  by region, handler/engine.py, with the settings of handler/model-config.yaml);
 - ``clean_photos``: ``clean_count`` watermark-free images: how much the model changes them.
 
 Writes ``metrics/eval.json``, ``metrics/examples/`` (watermarked/clean pairs to try the service
@@ -33,7 +33,8 @@ import torch
 import yaml
 from PIL import Image
 
-from handler.regions import RegionConfig, clean_regionally, tile_origins
+from handler.engine import Engine
+from handler.regions import tile_origins
 from training.baselines import telea_inpaint
 from training.checkpoint import load_model
 from training.examples import (
@@ -93,35 +94,23 @@ def score_served(
     model: WatermarkRemover,
     examples: Sequence[WatermarkedExample],
     whole_outputs: Sequence[np.ndarray],
-    cfg: RegionConfig,
+    serving: dict[str, Any],
 ) -> dict[str, float]:
-    """The examples cleaned region by region, as the service does: scores, the share of tiles
-    restored, and PSNR against running the image whole (high: the tiles leave no seams)."""
-
-    def network(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pred = remove_watermark(model, batch)
-        return pred.output, pred.mask
-
-    def whole(images: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        results = []
-        for image in images:
-            output, mask = network(image[None])
-            results.append((output[0], mask[0]))
-        return results
-
+    """The examples cleaned as the service cleans them (handler/engine.py with the handler's
+    settings): scores, the share of tiles restored (1 where it ran whole), and PSNR against
+    the plain whole-image output (high: no seams, and the serving precision costs nothing)."""
+    engine = Engine.from_settings(model, torch.device("cpu"), serving)
     rows = []
-    with torch.inference_mode():
-        for ex, whole_output in zip(examples, whole_outputs, strict=True):
-            restored, tiles = clean_regionally(
-                whole, network, [to_tensor([ex.watermarked])[0]], cfg
-            )
-            served = to_uint8(restored[0][None])[0]
-            height, width = served.shape[:2]
-            rows.append({
-                **image_scores(served, ex.clean, ex.mask),
-                "tile_share": len(tiles[0]) / len(tile_origins(height, width, cfg.tile)),
-                "psnr_to_whole": psnr(served, whole_output),
-            })  # fmt: skip
+    for ex, whole_output in zip(examples, whole_outputs, strict=True):
+        [cleaned] = engine.clean([to_tensor([ex.watermarked])[0]])
+        served = to_uint8(cleaned.output[None])[0]
+        height, width = served.shape[:2]
+        tiles = len(tile_origins(height, width, engine.regions.tile))
+        rows.append({
+            **image_scores(served, ex.clean, ex.mask),
+            "tile_share": 1.0 if cleaned.tiles is None else len(cleaned.tiles) / tiles,
+            "psnr_to_whole": psnr(served, whole_output),
+        })  # fmt: skip
     return summarise(rows)
 
 
@@ -189,7 +178,7 @@ def evaluate(
     val_photos: Sequence[np.ndarray],
     assets: MarkAssets,
     params: dict[str, Any],
-    regions: RegionConfig,
+    serving: dict[str, Any],
 ) -> tuple[dict[str, Any], list[WatermarkedExample], list[np.ndarray], list[np.ndarray]]:
     """All three sets from the evaluate section of params.yaml; also returns the 256x256
     examples with the model's outputs and masks (for the pictures)."""
@@ -205,7 +194,7 @@ def evaluate(
     full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
     full, full_outputs, _ = score_marked(model, full_examples)
     full["megapixels"] = float(np.mean([ex.clean.size / 3e6 for ex in full_examples]))
-    full["served"] = score_served(model, full_examples, full_outputs, regions)
+    full["served"] = score_served(model, full_examples, full_outputs, serving)
     full["served_psnr_gain"] = full["served"]["psnr"] - full["input"]["psnr"]
     clean = score_clean(
         model,
@@ -220,9 +209,9 @@ def evaluate(
     return summary, examples, outputs, masks
 
 
-def region_config(model_config: Path) -> RegionConfig:
-    """The region settings the handler reads from its model-config.yaml."""
-    return RegionConfig.from_settings(yaml.safe_load(model_config.read_text()).get("handler", {}))
+def serving_settings(model_config: Path) -> dict[str, Any]:
+    """The ``handler`` section of the handler's model-config.yaml."""
+    return dict(yaml.safe_load(model_config.read_text()).get("handler", {}))
 
 
 def main() -> None:
@@ -242,7 +231,7 @@ def main() -> None:
         load_photo_folder(args.photos / "val"),
         load_marks(args.photos / "marks.json", "val"),
         params,
-        region_config(args.serving_config),
+        serving_settings(args.serving_config),
     )
     (args.out / "examples").mkdir(parents=True, exist_ok=True)
     (args.out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -12,7 +12,6 @@ import torch
 import yaml
 from PIL import Image
 
-from handler.regions import RegionConfig
 from tests.images import photo
 from training.checkpoint import load_model
 from training.evaluate import evaluate, example_grid
@@ -193,8 +192,10 @@ def test_export_then_evaluate(tmp_path, photos, assets):
     model = load_model(tmp_path / "model" / "clearmark.pt")
     assert model.cfg == model_cfg
 
-    regions = RegionConfig(tile=32, margin=8, detect_side=40, mask_threshold=-1.0)
-    summary, examples, outputs, masks = evaluate(model, photos, assets, EVAL_PARAMS, regions)
+    # Region by region even at 80 x 120 (direct_pixels and max_forward_pixels below it).
+    serving = dict(tile=32, margin=8, detect_side=40, mask_threshold=-1.0, direct_pixels=1000,
+                   max_forward_pixels=5000)  # fmt: skip
+    summary, examples, outputs, masks = evaluate(model, photos, assets, EVAL_PARAMS, serving)
     p256 = summary["protocol_256"]
     expected_input = np.mean([psnr(e.watermarked, e.clean) for e in examples])
     assert p256["input"]["psnr"] == pytest.approx(expected_input)
