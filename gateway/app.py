@@ -10,7 +10,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from gateway.keys import SETTINGS, TORCHSERVE
+from gateway.admission import Admission
+from gateway.keys import ADMISSION, SETTINGS, TORCHSERVE
 from gateway.middleware import add_security_headers, json_errors
 from gateway.settings import Settings
 from gateway.torchserve_client import TorchServeClient
@@ -23,6 +24,7 @@ def create_app(settings: Settings) -> web.Application:
     """Build the gateway; the TorchServe session opens on startup and closes on cleanup."""
     app = web.Application(middlewares=[json_errors])
     app[SETTINGS] = settings
+    app[ADMISSION] = Admission(settings.max_in_flight)
     app.cleanup_ctx.append(_torchserve_client)
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(_PACKAGE_DIR / "templates"), autoescape=True

@@ -8,10 +8,14 @@ import traceback
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.admission import GatewayBusy
 from gateway.torchserve_client import TorchServeError
 from gateway.validation import UploadError
 
 logger = logging.getLogger(__name__)
+
+# Retry-After on every 503: the model is busy or (re)starting, which takes seconds, not minutes.
+RETRY_AFTER_S = 5
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' blob: data:; script-src 'self'; style-src 'self'; "
@@ -21,14 +25,16 @@ CONTENT_SECURITY_POLICY = (
 
 @web.middleware
 async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer UploadError and TorchServeError with {"error": message} and their status."""
+    """Answer UploadError, TorchServeError and GatewayBusy with {"error": message} and their
+    status (503s with Retry-After)."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
-    except (UploadError, TorchServeError) as exc:
+    except (UploadError, TorchServeError, GatewayBusy) as exc:
         # TorchServeClient already logged the backend's side of the failure.
-        return web.json_response({"error": exc.message}, status=exc.status)
+        headers = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
+        return web.json_response({"error": exc.message}, status=exc.status, headers=headers)
     except Exception as exc:
         # Only the type and the stack: an exception's message could quote request bytes.
         logger.error(

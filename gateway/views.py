@@ -9,7 +9,7 @@ import math
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.keys import SETTINGS, TORCHSERVE
+from gateway.keys import ADMISSION, SETTINGS, TORCHSERVE
 from gateway.torchserve_client import TorchServeFailed
 from gateway.upload import download_filename, read_upload
 from gateway.validation import inspect_image, result_mismatch
@@ -36,11 +36,13 @@ async def index(request: web.Request) -> web.Response:
 async def remove(request: web.Request) -> web.Response:
     """Clean one image: multipart field `image` or a raw image/* body; same format back."""
     settings = request.app[SETTINGS]
-    upload = await read_upload(request, settings.max_upload_bytes)
-    loop = asyncio.get_running_loop()
-    # A full decode of up to max_pixels: keep it off the event loop.
-    info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
-    cleaned, content_type = await request.app[TORCHSERVE].remove_watermark(upload.data, info.mime)
+    with request.app[ADMISSION].slot():
+        upload = await read_upload(request, settings.max_upload_bytes)
+        loop = asyncio.get_running_loop()
+        # A full decode of up to max_pixels: keep it off the event loop.
+        info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
+        torchserve = request.app[TORCHSERVE]
+        cleaned, content_type = await torchserve.remove_watermark(upload.data, info.mime)
     problem = result_mismatch(info, cleaned, content_type)
     if problem is not None:
         logger.warning("rejected the model's answer: %s", problem)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import AsyncIterator
@@ -10,6 +11,7 @@ import pytest
 from aiohttp import ClientResponse
 
 from gateway.app import create_app
+from gateway.middleware import RETRY_AFTER_S
 from gateway.settings import Settings
 from gateway.torchserve_client import TorchServeClient
 from gateway.upload import MULTIPART_OVERHEAD_BYTES, download_filename
@@ -21,6 +23,7 @@ from tests.gateway.conftest import (
     NOT_FOUND_404,
     REJECT_422,
     SLOW,
+    SUCCESS,
     WRONG_SIZE,
     WRONG_TYPE,
     AiohttpClient,
@@ -217,6 +220,7 @@ async def test_torchserve_busy_is_503(
     response = await _post_png(client, encode("RGB", SIZE, "PNG"))
 
     assert "busy or not loaded" in await _error(response, 503)
+    assert response.headers["Retry-After"] == str(RETRY_AFTER_S)
 
 
 async def test_model_not_registered_is_503(
@@ -226,6 +230,27 @@ async def test_model_not_registered_is_503(
     response = await _post_png(client, encode("RGB", SIZE, "PNG"))
 
     assert "busy or not loaded" in await _error(response, 503)
+
+
+async def test_uploads_past_the_in_flight_limit_are_503_at_once(
+    aiohttp_client: AiohttpClient, settings: Settings, fake_torchserve: FakeTorchServe
+) -> None:
+    one = await aiohttp_client(create_app(dataclasses.replace(settings, max_in_flight=1)))
+    fake_torchserve.mode = SLOW  # holds the first upload until the gateway's timeout (504)
+    first = asyncio.create_task(_post_png(one, encode("RGB", SIZE, "PNG")))
+    while not fake_torchserve.received:  # the first upload has reached the model
+        await asyncio.sleep(0.01)
+
+    second = await _post_png(one, encode("RGB", SIZE, "PNG"))
+
+    assert "cleaning 1 images already" in await _error(second, 503)
+    assert second.headers["Retry-After"] == str(RETRY_AFTER_S)
+    assert len(fake_torchserve.received) == 1  # the second was never forwarded
+    assert (await first).status == 504
+    # The slot is given back however the upload ended.
+    fake_torchserve.mode = SUCCESS
+    third = await _post_png(one, encode("RGB", SIZE, "PNG"))
+    assert third.status == 200
 
 
 async def test_torchserve_timeout_is_504(

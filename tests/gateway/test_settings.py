@@ -20,6 +20,7 @@ def test_defaults_without_environment() -> None:
     assert settings.inference_timeout_s == 120.0
     assert settings.connect_timeout_s == 5.0
     assert settings.ready_timeout_s == 10.0
+    assert settings.max_in_flight == 16
 
 
 def test_environment_overrides() -> None:
@@ -33,6 +34,7 @@ def test_environment_overrides() -> None:
             "GATEWAY_MAX_UPLOAD_BYTES": "1048576",
             "GATEWAY_MAX_PIXELS": "1000000",
             "GATEWAY_INFERENCE_TIMEOUT_S": "2.5",
+            "GATEWAY_MAX_IN_FLIGHT": "3",
         }
     )
 
@@ -43,6 +45,7 @@ def test_environment_overrides() -> None:
     assert settings.max_upload_bytes == 1_048_576
     assert settings.max_pixels == 1_000_000
     assert settings.inference_timeout_s == 2.5
+    assert settings.max_in_flight == 3
 
 
 def test_torchserve_host_alone_keeps_default_port() -> None:
@@ -65,6 +68,8 @@ def test_torchserve_host_alone_keeps_default_port() -> None:
         ("GATEWAY_INFERENCE_TIMEOUT_S", "0"),
         ("GATEWAY_INFERENCE_TIMEOUT_S", "inf"),
         ("GATEWAY_INFERENCE_TIMEOUT_S", "nan"),
+        ("GATEWAY_MAX_IN_FLIGHT", "0"),
+        ("GATEWAY_MAX_IN_FLIGHT", "many"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
