@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from handler.clearmark_handler import ClearmarkHandler
 from handler.engine import Engine, EngineConfig
 from handler.regions import RegionConfig
 from tests.images import photo
@@ -28,9 +29,8 @@ def tensor(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255)
 
 
-def pixels(image: torch.Tensor) -> np.ndarray:
-    """The handler's own conversion back to uint8."""
-    return image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()
+# The handler's own conversion back to uint8.
+pixels = ClearmarkHandler._pixels
 
 
 @pytest.fixture(scope="module")
