@@ -23,6 +23,10 @@ test: java $(MAR)
 loadtest: java $(MAR)
 	$(BIN)/python -m loadtests.run
 
+# Model-only and end-to-end speed, batching and worker memory in one run: var/bench/bench.json.
+bench: java $(MAR)
+	$(BIN)/python -m bench --checkpoint $(CHECKPOINT) --model-store $(dir $(MAR))
+
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

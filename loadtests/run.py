@@ -18,67 +18,19 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from gateway.settings import Settings
 from loadtests.analysis import RECORDS_ENV, plot, problems, read_records, summarize, table
 from loadtests.schedule import MISSION_RATE, P95_TARGET_S, stages_from_env
-from serving.__main__ import READY_TIMEOUT_S, gateway_ready
+from serving.__main__ import gateway_ready
+from serving.stack import GatewayError, start_stack, stop_stack, wait_until_ready
 from serving.torchserve import REPO
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
-# The launcher stops TorchServe and the gateway on SIGTERM; past this it is killed.
-STOP_TIMEOUT_S = 60
 # Locust exits 1 when a request failed, which the summary reports; anything else is its own error.
 LOCUST_OK_STATUSES = (0, 1)
-
-
-class GatewayError(RuntimeError):
-    """No ready gateway to test: none running (with --no-start), or the stack did not start."""
-
-
-def start_stack(host: str, log: Path) -> subprocess.Popen[bytes]:
-    """``python -m serving`` listening at ``host``, in its own process group (Ctrl-C in the
-    terminal reaches only us; we stop it)."""
-    url = urlsplit(host)
-    env = {**os.environ, "GATEWAY_HOST": url.hostname or "", "GATEWAY_PORT": str(url.port or 80)}
-    with log.open("wb") as log_file:
-        return subprocess.Popen(
-            [sys.executable, "-m", "serving"],
-            cwd=REPO,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def wait_until_ready(host: str, stack: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if stack.poll() is not None:
-            exited = f"python -m serving exited with status {stack.returncode}"
-            raise GatewayError(f"the stack did not start: {exited}; see {log}")
-        if gateway_ready(host):
-            return
-        time.sleep(1)
-    late = f"{host} not ready within {READY_TIMEOUT_S} s"
-    raise GatewayError(f"the stack did not start: {late}; see {log}")
-
-
-def stop_stack(stack: subprocess.Popen[bytes]) -> None:
-    if stack.poll() is not None:
-        return
-    print("stopping the stack ...", flush=True)
-    stack.terminate()
-    try:
-        stack.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(stack.pid, signal.SIGKILL)
-        stack.wait()
 
 
 def run_locust(host: str, out: Path, records: Path) -> int:

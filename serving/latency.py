@@ -11,31 +11,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import math
 import statistics
 import time
 import urllib.request
 
-import numpy as np
 from PIL import Image
 
-from training.fonts import matplotlib_fonts
-from training.photos import library_photos
-from training.synth import MarkAssets, add_watermark
-
-
-def watermarked_photo(megapixels: float, seed: int = 0) -> bytes:
-    """A watermarked 3:2 JPEG of about ``megapixels`` million pixels."""
-    width = round(math.sqrt(megapixels * 1e6 * 3 / 2))
-    height = round(width * 2 / 3)
-    photo = Image.fromarray(library_photos()["skimage-coffee"]()).resize((width, height))
-    assets = MarkAssets(tuple(matplotlib_fonts()))
-    marked = add_watermark(
-        np.asarray(photo), np.random.default_rng(seed), assets, style="corner", jpeg_probability=0
-    )
-    buffer = io.BytesIO()
-    Image.fromarray(marked.watermarked).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
+from bench.images import three_by_two, watermarked_jpeg
 
 
 def post_seconds(url: str, body: bytes) -> float:
@@ -56,7 +38,7 @@ def main() -> None:
     parser.add_argument("--megapixels", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    body = watermarked_photo(args.megapixels)
+    body = watermarked_jpeg(*three_by_two(args.megapixels))
     timings = [post_seconds(args.url, body) for _ in range(args.repeat + 1)]
     width, height = Image.open(io.BytesIO(body)).size
     result = {
