@@ -78,6 +78,18 @@ def throughput_table(document: dict[str, Any]) -> str:
     )  # fmt: skip
 
 
+def forwards_table(model: dict[str, Any]) -> str:
+    """Megapixels per second of one network call by batch and size, served precision and
+    float32 side by side."""
+    rows = []
+    for fast, exact in zip(model["forward_sizes"], model["forward_sizes_float32"], strict=True):
+        shape = f"{fast['batch']} x {fast['height']}x{fast['width']}"
+        rows.append((shape, fast["megapixels_per_s"], exact["megapixels_per_s"]))
+    return markdown_table(
+        ("forward", f"MP/s, {model['compute_dtype']} channels-last", "MP/s, float32"), rows
+    )
+
+
 def render(document: dict[str, Any]) -> str:
     machine, model = document["machine"], document["model_only"]
     peak, largest = model["peak"], document["end_to_end"]["largest_input"]
@@ -103,6 +115,8 @@ def render(document: dict[str, Any]) -> str:
         throughput_table(document),
         f"Peak GFLOP/s, measured (matmul): {measured}; theoretical: {theoretical}. Achieved "
         f"over all images: {cell(model['achieved_gflops_all_images'])} GFLOP/s.",
+        "The network alone on random batches (how many pixels one forward should hold):",
+        forwards_table(model),
         f"Largest input ({largest['image']}): status {largest['status']} in "
         f"{cell(largest['latency_s'])} s; worker peak memory {cell(largest['worker_peak_gib'])} "
         "GiB.",

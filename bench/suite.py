@@ -3,6 +3,7 @@ else running), then end to end on the served archive, then the batchSize variant
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import platform
 import tempfile
@@ -36,6 +37,7 @@ from bench.stats import rounded
 from bench.targets import check_targets
 from bench.variants import variant_store
 from handler.archive import MODEL_CONFIG
+from handler.engine import Engine
 
 PEAK_DTYPES = ("float32", "bfloat16")
 
@@ -83,7 +85,17 @@ def model_only(
     tp_image = images[THROUGHPUT_IMAGE]
     saturated = measure(handler, tp_image.body, tp_image.megapixels, batch_size, SATURATED_REPEATS)
     forwards = forward_speed(handler, FORWARD_SHAPES, FORWARD_REPEATS)
-    del handler
+    # The same forwards without bfloat16 autocast and channels-last: what the precision buys.
+    # Last, because the float32 engine takes the handler's model over.
+    engine = handler.engine
+    handler.engine = Engine(
+        engine.model,
+        engine.device,
+        dataclasses.replace(engine.cfg, precision="float32", channels_last=False),
+        engine.regions,
+    )
+    forwards_float32 = forward_speed(handler, FORWARD_SHAPES, FORWARD_REPEATS)
+    del handler, engine
     gc.collect()
     dtype = compute_dtype([*per_image.values(), saturated])
     peak = machine_peak(cpu, dtype, threads)
@@ -100,6 +112,7 @@ def model_only(
         "images": per_image,
         "saturated": {"image": THROUGHPUT_IMAGE, **saturated},
         "forward_sizes": forwards,
+        "forward_sizes_float32": forwards_float32,
         "achieved_gflops_all_images": round(achieved, 2),
         "achieved_over_peak": ratio(achieved, measured[dtype]),
         "peak": peak,

@@ -35,7 +35,7 @@ class EngineConfig:
     keep_threshold: float = 0.1  # below this mask probability a pixel is returned untouched
     # Padded pixels one forward may hold (bounds a worker's memory when a batch brings several
     # images), and the largest image that may run whole rather than tile by tile.
-    max_forward_pixels: int = 4_194_304
+    max_forward_pixels: int = 1_048_576
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -114,12 +114,18 @@ def score_served(
     return summarise(rows)
 
 
-def score_clean(model: WatermarkRemover, photos: Sequence[np.ndarray]) -> dict[str, float]:
-    """Mean change and predicted mask coverage on watermark-free images (0..255 units, 0..1)."""
+def score_clean(
+    model: WatermarkRemover, photos: Sequence[np.ndarray], serving: dict[str, Any]
+) -> dict[str, float]:
+    """Mean change and predicted mask coverage on watermark-free images (0..255 units, 0..1),
+    cleaned as the service cleans them (handler/engine.py with the handler's settings)."""
+    engine = Engine.from_settings(model, torch.device("cpu"), serving)
     rows = []
-    for photo in photos:
-        output, predicted_mask = predict(model, photo)
-        rows.append(clean_photo_scores(output, photo, predicted_mask))
+    with torch.inference_mode():
+        for photo in photos:
+            [(output, mask)] = engine.whole([to_tensor([photo])[0]])
+            predicted_mask = mask[0].numpy() > 0.5
+            rows.append(clean_photo_scores(to_uint8(output[None])[0], photo, predicted_mask))
     return {**summarise(rows), "examples": len(rows)}
 
 
@@ -199,6 +205,7 @@ def evaluate(
     clean = score_clean(
         model,
         clean_examples(val_photos, params["clean_count"], params["crop_size"], params["seed"]),
+        serving,
     )
     summary = {
         "protocol_256": protocol,

@@ -125,15 +125,16 @@ def eval_table(summary: dict[str, Any]) -> str:
         "",
         f"**Full resolution** ({full['examples']} marks on whole held-out photos, "
         f"{full['megapixels']:.1f} megapixels on average; clearmark run whole, and as served: "
-        "region by region):",
+        "bfloat16, region by region or whole, pixels below the keep threshold untouched):",
         "",
         *_methods_table(full, {"clearmark as served": "served"}),
         "",
-        f"As served, {full['served']['tile_share']:.0%} of the tiles were restored on average; "
-        f"the served output is {full['served']['psnr_to_whole']:.1f} dB PSNR from the whole-image "
-        "output.",
+        f"As served, {full['served']['tile_share']:.0%} of the tiles were restored on average (a "
+        "photo whose marked tiles would cost more runs whole and counts as all of them); the "
+        f"served output is {full['served']['psnr_to_whole']:.1f} dB PSNR from the float32 "
+        "whole-image output.",
         "",
-        f"**Watermark-free images** ({clean['examples']}): mean absolute change "
+        f"**Watermark-free images** ({clean['examples']}, cleaned as served): mean absolute change "
         f"{clean['mean_abs_change']:.2f}/255, predicted mask coverage "
         f"{clean['mask_coverage']:.2%}.",
         "",

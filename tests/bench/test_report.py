@@ -37,6 +37,14 @@ DOCUMENT = {
             }
         },
         "achieved_gflops_all_images": 30.1,
+        "forward_sizes": [
+            {"batch": 8, "height": 320, "width": 320, "seconds": 0.21, "megapixels_per_s": 3.85},
+            {"batch": 1, "height": 1024, "width": 1024, "seconds": 0.3, "megapixels_per_s": 3.5},
+        ],
+        "forward_sizes_float32": [
+            {"batch": 8, "height": 320, "width": 320, "seconds": 0.6, "megapixels_per_s": 1.37},
+            {"batch": 1, "height": 1024, "width": 1024, "seconds": 1.0, "megapixels_per_s": 1.05},
+        ],
         "peak": {
             "measured_matmul_gflops": {"float32": 82.8, "bfloat16": 195.3},
             "theoretical_gflops": {"float32": 332.3, "bfloat16": 664.6},
@@ -103,6 +111,8 @@ def test_render_has_every_table_row_and_the_headline_numbers():
     assert "| batchSize 4 (served) | 4 | 16 | 0 | 0.45 | 0.45 | 1.5 | 2.25 |" in lines
     assert "| batchSize 8 | 16 | 16 | 2 (2x 503) | 0.5 | 0.5 | 1.5 | 2.25 |" in lines
     assert "| batchSize 1 | 16 | 16 | 0 | 0.4 | 0.4 | 1.5 | 2.25 |" in lines
+    assert "| forward | MP/s, bfloat16 channels-last | MP/s, float32 |" in lines
+    assert "| 8 x 320x320 | 3.85 | 1.37 |" in lines and "| 1 x 1024x1024 | 3.5 | 1.05 |" in lines
     assert "16mp-grid" not in "\n".join(line for line in lines if line.startswith("|"))
     assert "Example CPU (2 cores, 2 torch threads, torch 2.15.0) in 512 s" in text
     assert "52.3 GFLOP a megapixel" in text and "computes in bfloat16" in text
