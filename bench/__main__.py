@@ -13,13 +13,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import signal
 import sys
 from pathlib import Path
 
 from bench.report import render
 from bench.suite import run_bench
-from serving.stack import GatewayError
+from serving.stack import exit_status
 from serving.torchserve import REPO
 
 
@@ -31,18 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    # SIGTERM ends the run like Ctrl-C: the stacks' context managers stop them.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        # Progress goes to stderr: stdout carries the JSON document only (pipe it to jq).
-        with contextlib.redirect_stdout(sys.stderr):
-            document = run_bench(args.checkpoint, args.model_store.resolve(), out)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    except GatewayError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    return exit_status(lambda: bench_and_report(args.checkpoint, args.model_store.resolve(), out))
+
+
+def bench_and_report(checkpoint: Path, model_store: Path, out: Path) -> int:
+    """Run the benchmark, print and write its JSON and markdown; 1 when a target is missed."""
+    # Progress goes to stderr: stdout carries the JSON document only (pipe it to jq).
+    with contextlib.redirect_stdout(sys.stderr):
+        document = run_bench(checkpoint, model_store, out)
     text = json.dumps(document, indent=2)
     (out / "bench.json").write_text(text + "\n")
     (out / "bench.md").write_text(render(document))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import asdict
@@ -25,7 +24,7 @@ from gateway.settings import Settings
 from loadtests.analysis import RECORDS_ENV, plot, problems, read_records, summarize, table
 from loadtests.schedule import MISSION_RATE, P95_TARGET_S, stages_from_env
 from serving.__main__ import gateway_ready
-from serving.stack import GatewayError, start_stack, stop_stack, wait_until_ready
+from serving.stack import GatewayError, exit_status, start_stack, stop_stack, wait_until_ready
 from serving.torchserve import REPO
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -77,18 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
+    return exit_status(lambda: load_test_and_report(args.host.rstrip("/"), out, not args.no_start))
+
+
+def load_test_and_report(host: str, out: Path, start: bool) -> int:
+    """Run the load test, write its summary and plot, and say whether the target was met."""
     records = out / "records.json"
     records.unlink(missing_ok=True)
-    # SIGTERM ends the run like Ctrl-C: the finally in load_test stops the stack.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        status = load_test(args.host.rstrip("/"), out, start=not args.no_start)
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    except GatewayError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    status = load_test(host, out, start=start)
     if status not in LOCUST_OK_STATUSES or not records.is_file():
         print(f"locust failed (exit status {status}); see {out / 'locust.log'}", file=sys.stderr)
         return 1

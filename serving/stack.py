@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,6 +22,21 @@ STOP_TIMEOUT_S = 60
 
 class GatewayError(RuntimeError):
     """No ready gateway to drive: none running, or the stack did not start."""
+
+
+def exit_status(run: Callable[[], int]) -> int:
+    """``run()``'s exit status for a command-line tool that drives the stack: SIGTERM ends it
+    like Ctrl-C (130; the stack's ``finally`` blocks stop it), and a gateway that is not there
+    or does not start is one line on stderr and status 1."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+    except GatewayError as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
 
 def start_stack(
