@@ -133,7 +133,7 @@ class Engine:
     def runs_whole_anyway(self, image: torch.Tensor, tiles: list[tuple[int, int]]) -> bool:
         """Whether restoring ``tiles`` would cost at least as much as running the image whole
         (windows overlap by their margins) and the image fits one forward."""
-        pixels = image.shape[1] * image.shape[2]
+        pixels = self._pixels(image)
         return (
             pixels <= self.cfg.max_forward_pixels and len(tiles) * self.regions.window**2 >= pixels
         )

@@ -91,15 +91,14 @@ def score_marked(
 
 
 def score_served(
-    model: WatermarkRemover,
+    engine: Engine,
     examples: Sequence[WatermarkedExample],
     whole_outputs: Sequence[np.ndarray],
-    serving: dict[str, Any],
 ) -> dict[str, float]:
-    """The examples cleaned as the service cleans them (handler/engine.py with the handler's
-    settings): scores, the share of tiles restored (1 where it ran whole), and PSNR against
-    the plain whole-image output (high: no seams, and the serving precision costs nothing)."""
-    engine = Engine.from_settings(model, torch.device("cpu"), serving)
+    """The examples cleaned as the service cleans them (``engine``: handler/engine.py with the
+    handler's settings): scores, the share of tiles restored (1 where it ran whole), and PSNR
+    against the plain whole-image output (high: no seams, and the serving precision costs
+    nothing)."""
     rows = []
     for ex, whole_output in zip(examples, whole_outputs, strict=True):
         [cleaned] = engine.clean([to_tensor([ex.watermarked])[0]])
@@ -114,12 +113,9 @@ def score_served(
     return summarise(rows)
 
 
-def score_clean(
-    model: WatermarkRemover, photos: Sequence[np.ndarray], serving: dict[str, Any]
-) -> dict[str, float]:
+def score_clean(engine: Engine, photos: Sequence[np.ndarray]) -> dict[str, float]:
     """Mean change and predicted mask coverage on watermark-free images (0..255 units, 0..1),
-    cleaned as the service cleans them (handler/engine.py with the handler's settings)."""
-    engine = Engine.from_settings(model, torch.device("cpu"), serving)
+    cleaned as the service cleans them (``engine``)."""
     rows = []
     with torch.inference_mode():
         for photo in photos:
@@ -200,12 +196,14 @@ def evaluate(
     full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
     full, full_outputs, _ = score_marked(model, full_examples)
     full["megapixels"] = float(np.mean([ex.clean.size / 3e6 for ex in full_examples]))
-    full["served"] = score_served(model, full_examples, full_outputs, serving)
+    # The service's engine, built here: it takes the model over (channels-last), and the plain
+    # whole-image scores above are meant to see the model as loaded.
+    engine = Engine.from_settings(model, torch.device("cpu"), serving)
+    full["served"] = score_served(engine, full_examples, full_outputs)
     full["served_psnr_gain"] = full["served"]["psnr"] - full["input"]["psnr"]
     clean = score_clean(
-        model,
+        engine,
         clean_examples(val_photos, params["clean_count"], params["crop_size"], params["seed"]),
-        serving,
     )
     summary = {
         "protocol_256": protocol,
