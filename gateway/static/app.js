@@ -71,12 +71,30 @@
     return "The server answered " + response.status + " " + response.statusText;
   }
 
+  function showWaiting(view, seconds) {
+    view.status.replaceChildren(
+      element("span", "spinner"),
+      element("span", "", "The server is busy: trying again in " + seconds + " s\u2026")
+    );
+  }
+
+  // One upload, sent again after Retry-After while the server answers 503 (retry.js says when).
+  async function send(file, view) {
+    for (let attempt = 1; ; attempt += 1) {
+      const body = new FormData();
+      body.append("image", file, file.name);
+      const response = await fetch(form.action, { method: "POST", body });
+      const delay = retryDelaySeconds(response.status, response.headers.get("Retry-After"), attempt);
+      if (delay === null) return response;
+      showWaiting(view, delay);
+      await new Promise((resolve) => setTimeout(resolve, delay * 1000));
+    }
+  }
+
   async function clean(file, view) {
-    const body = new FormData();
-    body.append("image", file, file.name);
     let response;
     try {
-      response = await fetch(form.action, { method: "POST", body });
+      response = await send(file, view);
     } catch (_) {
       showError(view, "Could not reach the server. Check your connection and try again.");
       return;

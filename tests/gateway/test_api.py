@@ -164,6 +164,7 @@ async def test_index_shows_form_and_limits(client: GatewayClient) -> None:
     assert 'action="/api/v1/remove" method="post" enctype="multipart/form-data"' in html
     assert 'type="file" name="image"' in html
     assert 'accept="image/png,image/jpeg,image/webp" multiple' in html
+    assert '<script src="/static/retry.js" defer></script>' in html
     assert '<script src="/static/app.js" defer></script>' in html
     # 200,000 bytes and 300 x 300 pixels, as set in conftest.
     assert "0.191 MB" in html
@@ -178,7 +179,7 @@ async def test_index_has_no_inline_script_or_style(client: GatewayClient) -> Non
     html = await (await client.get("/")).text()
 
     # The CSP allows scripts and styles only from files on this origin.
-    assert html.count("<script") == 1
+    assert html.count("<script") == html.count('<script src="/static/') == 2
     assert "<style" not in html
     assert "style=" not in html
 
@@ -187,6 +188,7 @@ async def test_index_has_no_inline_script_or_style(client: GatewayClient) -> Non
     ("path", "content_types"),
     [
         ("/static/app.js", {"application/javascript", "text/javascript"}),
+        ("/static/retry.js", {"application/javascript", "text/javascript"}),
         ("/static/style.css", {"text/css"}),
     ],
 )
