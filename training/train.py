@@ -191,6 +191,8 @@ def train(
         )
     )
     val_batch = {name: t.to(device) for name, t in val_batch.items()}
+    if start == 0:  # what the weights score before this run: the bar a warm start must clear
+        print(f"step 0: val PSNR {validation_psnr(model, val_batch):.2f} dB")
     live = _open_live(log_dir, resume=start > 0)
     model.train()
     batches = torch.utils.data.DataLoader(
