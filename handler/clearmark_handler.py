@@ -1,9 +1,14 @@
-"""TorchServe handler: watermarked image bytes in, cleaned image bytes of the same format out.
+"""TorchServe handler: watermarked image bytes in, cleaned image bytes of the same format out,
+or the predicted watermark mask as a PNG.
 
 TorchServe requires this module to define exactly one class, the handler.
 
-The tensor work (precision, whole image or region by region, which pixels may change) is
-handler/engine.py's; this module decodes, batches requests and encodes.
+A request is either a raw image body (clean it), or multipart/form-data with the parts
+``image``, optionally ``mask`` (a person's mask: white = watermark; it replaces detection) and
+``task`` (``remove``, the default, or ``detect``: answer with the mask instead).
+
+The work (detection, regions, restoration, which pixels may change) is handler/engine.py's;
+this module decodes, batches requests and encodes.
 
 Each request of a dynamic batch is handled on its own terms: a request that cannot be decoded
 gets its own 4xx status and a JSON message, and the rest of the batch is still served.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +34,59 @@ from handler.imaging import (
     DecodedImage,
     ImageRejected,
     decode_image,
+    decode_mask,
     encode_image,
+    encode_mask,
 )
 from training.checkpoint import load_model
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "clearmark.pt"
+TASKS = ("remove", "detect")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One decoded request: the image, a person's mask if sent, and what to answer with."""
+
+    image: DecodedImage
+    mask: np.ndarray | None  # (H, W) bool
+    task: str  # one of TASKS
+
+
+@dataclass(frozen=True)
+class Answer:
+    job: Job
+    cleaned: CleanedImage
+    mask: np.ndarray  # (H, W) bool: the pixels allowed to change
+
+
+def _text(value: Any) -> str:
+    """A multipart text part as TorchServe hands it over: bytes, bytearray or str."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace").strip()
+    return str(value).strip()
+
+
+def read_job(request: dict[str, Any]) -> Job:
+    """A TorchServe request -> Job; ImageRejected says why not."""
+    body = request.get("image")
+    if body is None:
+        body = request.get("body") if request.get("body") is not None else request.get("data")
+    if not isinstance(body, bytes | bytearray):
+        # TorchServe decodes JSON and text bodies before the handler sees them.
+        raise ImageRejected(415, "send the image as raw bytes (image/* body or an image part)")
+    task = _text(request.get("task", "remove")) or "remove"
+    if task not in TASKS:
+        raise ImageRejected(400, f"unknown task {task[:40]!r}: use one of {', '.join(TASKS)}")
+    image = decode_image(bytes(body))
+    mask = request.get("mask")
+    if mask is not None and not isinstance(mask, bytes | bytearray):
+        raise ImageRejected(415, "send the mask as image bytes (PNG, JPEG or WebP)")
+    height, width = image.rgb.shape[:2]
+    given = None if mask is None else decode_mask(bytes(mask), height, width)
+    return Job(image, given, task)
 
 
 class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
@@ -73,54 +125,49 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
         workers = int(config.get("maxWorkers", 1)) or 1
         return max(1, (os.cpu_count() or 1) // workers)
 
-    def preprocess(self, data: list[dict[str, Any]]) -> list[DecodedImage | ImageRejected]:
-        """One entry per request: the decoded image (uint8 RGB HWC) or why it was rejected."""
-        items: list[DecodedImage | ImageRejected] = []
+    def preprocess(self, data: list[dict[str, Any]]) -> list[Job | ImageRejected]:
+        """One entry per request: the decoded job (uint8 RGB HWC image, bool mask) or why it
+        was rejected."""
+        items: list[Job | ImageRejected] = []
         for request in data:
-            body = request.get("body") if request.get("body") is not None else request.get("data")
-            if not isinstance(body, bytes | bytearray):
-                # TorchServe decodes JSON and text bodies before the handler sees them.
-                items.append(ImageRejected(415, "send the image as raw bytes (image/* body)"))
-                continue
             try:
-                items.append(decode_image(bytes(body)))
+                items.append(read_job(request))
             except ImageRejected as rejected:
                 items.append(rejected)
         return items
 
     def inference(
-        self, data: list[DecodedImage | ImageRejected], *args: Any, **kwargs: Any
-    ) -> list[CleanedImage | ImageRejected]:
-        """One entry per request, in order; the decoded images of the batch are cleaned
-        together (their forwards and tiles shared)."""
-        decoded = {i: item for i, item in enumerate(data) if isinstance(item, DecodedImage)}
-        cleaned = self.engine.clean([self._tensor(item.rgb) for item in decoded.values()])
-        results = dict(zip(decoded, cleaned, strict=True))
+        self, data: list[Job | ImageRejected], *args: Any, **kwargs: Any
+    ) -> list[Answer | ImageRejected]:
+        """One entry per request, in order; the batch's images are detected together (their
+        forwards and tiles shared), then each is restored on its own mask."""
+        jobs = {i: item for i, item in enumerate(data) if isinstance(item, Job)}
+        cleaned = self.engine.clean(
+            [job.image.rgb for job in jobs.values()],
+            [job.mask for job in jobs.values()],
+            [job.task == "remove" for job in jobs.values()],
+        )
+        results = dict(zip(jobs, cleaned, strict=True))
         return [
             item
             if isinstance(item, ImageRejected)
-            else CleanedImage(self._pixels(results[i].output), item)
+            else Answer(item, CleanedImage(results[i].output, item.image), results[i].mask)
             for i, item in enumerate(data)
         ]
 
-    def _tensor(self, rgb: np.ndarray) -> torch.Tensor:
-        """(H, W, 3) uint8 -> (3, H, W) float in [0, 1] on the worker's device."""
-        return torch.from_numpy(rgb).to(self.device).permute(2, 0, 1).float().div(255)
-
-    @staticmethod
-    def _pixels(image: torch.Tensor) -> np.ndarray:
-        """(3, H, W) float in [0, 1] -> (H, W, 3) uint8 on the CPU."""
-        return image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-    def postprocess(self, data: list[CleanedImage | ImageRejected]) -> list[bytes]:
-        """Per request: the image encoded in its input format, or a JSON error and its status."""
+    def postprocess(self, data: list[Answer | ImageRejected]) -> list[bytes]:
+        """Per request: the cleaned image in its input format, the mask as a PNG, or a JSON
+        error and its status."""
         responses: list[bytes] = []
         for idx, item in enumerate(data):
             if isinstance(item, ImageRejected):
                 self.context.set_response_status(item.status, item.message, idx)
                 self.context.set_response_content_type(idx, "application/json")
                 responses.append(json.dumps({"error": item.message}).encode())
+            elif item.job.task == "detect":
+                responses.append(encode_mask(item.mask))
+                self.context.set_response_content_type(idx, MIME_TYPES["PNG"])
             else:
-                responses.append(encode_image(item))
-                self.context.set_response_content_type(idx, MIME_TYPES[item.source.format])
+                responses.append(encode_image(item.cleaned))
+                self.context.set_response_content_type(idx, MIME_TYPES[item.job.image.format])
         return responses

@@ -1,17 +1,18 @@
-"""How the handler runs the network on decoded images: precision, memory layout, whole image or
-region by region, and which pixels are allowed to change.
+"""How the handler runs the mask-first remover on decoded images: detection with the network
+(precision, memory layout, whole image or coarse-to-fine), then handler/pipeline.py's regions,
+restoration and composite.
 
 - The convolutions run under autocast (bfloat16 by default): on CPUs with AVX-512 BF16 and on
-  GPUs it is 2-3x faster than float32, and its output stays within about 1/255 of float32's.
-  The network's inputs stay float32, so an untouched pixel is exactly what came in.
-- Images up to ``direct_pixels`` run whole. Larger ones are searched for the mark on a reduced
-  copy (handler/regions.py); when the tiles holding it would cost more than the whole image (a
-  mark, or false alarms, all over it) and the image is at most ``max_forward_pixels``, it runs
-  whole instead; otherwise only the marked tiles are restored, tiles of every request together.
-- A pixel whose mask probability is below ``keep_threshold`` comes back exactly as it came in:
-  for lossless input (PNG) everything outside the predicted mark is bit-identical.
+  GPUs it is 2-3x faster than float32. Its small numeric differences only move the detection
+  maps; the pixels that come back are the input's own or the restoration's.
+- An image of at most ``max_forward_pixels`` is detected whole, at full resolution. A larger one
+  is searched on a reduced copy first, and detected at full resolution only in the tiles that
+  may hold a mark (handler/regions.py); tiles of every request of the batch run together.
+- Detection decides the mask for the whole photo before anything is restored; restoration and
+  compositing change only the pixels inside it, every other pixel is returned bit-identical.
 
-Pure tensor code, no TorchServe: the handler, the evaluation and the benchmark share it.
+Tensor code for detection, numpy for the rest; no TorchServe: the handler, the evaluation and
+the benchmark share it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-from handler.regions import RegionConfig, find_tiles, restore_tiles
-from training.model import WatermarkRemover, remove_watermark
+from handler.pipeline import Detection, PipelineConfig, decide_regions, remove_watermark
+from handler.regions import RegionConfig, detect_windows, find_tiles
+from training.model import WatermarkRemover, predict
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -32,9 +35,8 @@ PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": t
 class EngineConfig:
     precision: str = "bfloat16"  # autocast dtype of the convolutions; float32 turns it off
     channels_last: bool = True  # NHWC: oneDNN's and cuDNN's fast path for convolutions
-    keep_threshold: float = 0.1  # below this mask probability a pixel is returned untouched
     # Padded pixels one forward may hold (bounds a worker's memory when a batch brings several
-    # images), and the largest image that may run whole rather than tile by tile.
+    # images), and the largest image detected whole rather than coarse-to-fine.
     max_forward_pixels: int = 1_048_576
 
     def __post_init__(self) -> None:
@@ -50,8 +52,9 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class Cleaned:
-    output: torch.Tensor  # (3, H, W) float in [0, 1]
-    tiles: list[tuple[int, int]] | None  # the tiles restored, or None when it ran whole
+    output: np.ndarray  # (H, W, 3) uint8
+    mask: np.ndarray  # (H, W) bool: the pixels that were allowed to change
+    tiles: list[tuple[int, int]] | None  # the tiles detected at full size, None when whole
 
 
 def forward_groups(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]:
@@ -71,6 +74,21 @@ def forward_groups(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]
     return groups
 
 
+def to_pixels(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8 on the CPU."""
+    return image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def to_detection(maps: torch.Tensor) -> Detection:
+    """Maps (5, H, W): probability, alpha, colour -> numpy float32 on the CPU."""
+    maps = maps.float().cpu()
+    return Detection(
+        probability=maps[0].numpy(),
+        alpha=maps[1].numpy(),
+        colour=maps[2:5].permute(1, 2, 0).contiguous().numpy(),
+    )
+
+
 class Engine:
     def __init__(
         self,
@@ -78,9 +96,11 @@ class Engine:
         device: torch.device,
         cfg: EngineConfig | None = None,
         regions: RegionConfig | None = None,
+        pipeline: PipelineConfig | None = None,
     ) -> None:
         self.cfg = cfg or EngineConfig()
         self.regions = regions or RegionConfig()
+        self.pipeline = pipeline or PipelineConfig()
         self.device = device
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         # Module.to works in place: the engine takes the model over.
@@ -90,31 +110,30 @@ class Engine:
     def from_settings(
         cls, model: WatermarkRemover, device: torch.device, settings: dict[str, Any]
     ) -> Engine:
-        """Both configs from model-config.yaml's ``handler`` section."""
+        """Every config from model-config.yaml's ``handler`` section."""
         return cls(
             model,
             device,
             EngineConfig.from_settings(settings),
             RegionConfig.from_settings(settings),
+            PipelineConfig.from_settings(settings),
         )
 
-    def network(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 3, H, W) float32 -> (output (B, 3, H, W), mask probability (B, 1, H, W)), both
-        float32; pixels below ``keep_threshold`` are the input's own values."""
+    def network(self, batch: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) float32 -> detection maps (B, 5, H, W) float32: the watermark
+        probability, alpha and colour."""
         if self.cfg.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         dtype = PRECISIONS[self.cfg.precision]
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            pred = remove_watermark(self.model, batch)
-        mask = pred.mask.float()
-        output = torch.where(mask >= self.cfg.keep_threshold, pred.output.float(), batch)
-        return output, mask
+            pred = predict(self.model, batch)
+        return torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float()
 
-    def whole(self, images: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(output, mask) of each (3, H, W) image run whole; images are grouped into forwards
-        padded to each group's largest size, within ``max_forward_pixels``."""
+    def whole(self, images: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Detection maps (5, H, W) of each (3, H, W) image run whole; images are grouped into
+        forwards padded to each group's largest size, within ``max_forward_pixels``."""
         sizes = [(img.shape[1], img.shape[2]) for img in images]
-        results: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        results: dict[int, torch.Tensor] = {}
         for group in forward_groups(sizes, self.cfg.max_forward_pixels):
             height = max(sizes[k][0] for k in group)
             width = max(sizes[k][1] for k in group)
@@ -124,27 +143,20 @@ class Engine:
                       mode="replicate")
                 for k in group
             ])  # fmt: skip
-            output, mask = self.network(batch)
+            maps = self.network(batch)
             for j, k in enumerate(group):
                 h, w = sizes[k]
-                results[k] = (output[j, :, :h, :w], mask[j, :, :h, :w])
+                results[k] = maps[j, :, :h, :w]
         return [results[k] for k in range(len(images))]
 
-    def runs_whole_anyway(self, image: torch.Tensor, tiles: list[tuple[int, int]]) -> bool:
-        """Whether restoring ``tiles`` would cost at least as much as running the image whole
-        (windows overlap by their margins) and the image fits one forward."""
-        pixels = self._pixels(image)
-        return (
-            pixels <= self.cfg.max_forward_pixels and len(tiles) * self.regions.window**2 >= pixels
-        )
-
     @torch.inference_mode()
-    def clean(self, images: list[torch.Tensor]) -> list[Cleaned]:
-        """Each (3, H, W) float image in [0, 1] with its watermark removed, at its own size."""
-        direct = [
-            k for k, img in enumerate(images) if self._pixels(img) <= self.regions.direct_pixels
-        ]
-        searched = [k for k in range(len(images)) if k not in direct]
+    def detect(
+        self, images: list[torch.Tensor]
+    ) -> list[tuple[Detection, list[tuple[int, int]] | None]]:
+        """Each (3, H, W) float image's detection at full resolution, and the tiles detected at
+        full size (None when it ran whole)."""
+        whole = [k for k, img in enumerate(images) if _pixels(img) <= self.cfg.max_forward_pixels]
+        searched = [k for k in range(len(images)) if k not in whole]
         tiles = dict(
             zip(
                 searched,
@@ -152,18 +164,49 @@ class Engine:
                 strict=True,
             )
         )
-        whole = direct + [k for k in searched if self.runs_whole_anyway(images[k], tiles[k])]
-        regional = [k for k in searched if k not in whole]
-        results: dict[int, Cleaned] = {}
-        for k, (output, _) in zip(whole, self.whole([images[k] for k in whole]), strict=True):
-            results[k] = Cleaned(output, None)
-        restored = restore_tiles(
-            self.network, [images[k] for k in regional], [tiles[k] for k in regional], self.regions
-        )
-        for k, output in zip(regional, restored, strict=True):
-            results[k] = Cleaned(output, tiles[k])
+        results: dict[int, tuple[Detection, list[tuple[int, int]] | None]] = {}
+        for k, maps in zip(whole, self.whole([images[k] for k in whole]), strict=True):
+            results[k] = (to_detection(maps), None)
+        with_tiles = [k for k in searched if tiles[k]]
+        found = detect_windows(
+            self.network, [images[k] for k in with_tiles], [tiles[k] for k in with_tiles],
+            self.regions,
+        )  # fmt: skip
+        for k, maps in zip(with_tiles, found, strict=True):
+            results[k] = (to_detection(maps), tiles[k])
+        for k in searched:
+            if k not in results:  # nothing anywhere: an all-zero detection
+                results[k] = (to_detection(images[k].new_zeros(5, *images[k].shape[1:])), [])
         return [results[k] for k in range(len(images))]
 
-    @staticmethod
-    def _pixels(image: torch.Tensor) -> int:
-        return int(image.shape[1] * image.shape[2])
+    def clean(
+        self,
+        images: list[np.ndarray],
+        masks: list[np.ndarray | None] | None = None,
+        restore: list[bool] | None = None,
+    ) -> list[Cleaned]:
+        """Each (H, W, 3) uint8 image with its watermark removed, at its own size. A given
+        (H, W) bool mask replaces the decided regions of its image; where ``restore`` is False
+        only the mask is decided and the image comes back as it was."""
+        masks = masks or [None] * len(images)
+        restore = restore or [True] * len(images)
+        detections = self.detect([self.tensor(image) for image in images])
+        cleaned = []
+        for image, given, wanted, (detection, tiles) in zip(
+            images, masks, restore, detections, strict=True
+        ):
+            if wanted:
+                output, mask = remove_watermark(image, detection, self.pipeline, given)
+            else:
+                output = image
+                mask = decide_regions(detection.probability, self.pipeline)
+            cleaned.append(Cleaned(output, mask, tiles))
+        return cleaned
+
+    def tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        """(H, W, 3) uint8 -> (3, H, W) float in [0, 1] on the engine's device."""
+        return torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1).div(255)
+
+
+def _pixels(image: torch.Tensor) -> int:
+    return int(image.shape[1] * image.shape[2])

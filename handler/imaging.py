@@ -60,10 +60,11 @@ def _is_lossless_webp(data: bytes) -> bool:
     return False
 
 
-def decode_image(data: bytes) -> DecodedImage:
-    """Decode PNG, JPEG or WebP bytes; ImageRejected says why not (415, 413 or 422)."""
+def _open(data: bytes, what: str) -> Image.Image:
+    """Open and fully decode PNG, JPEG or WebP bytes; ImageRejected says why not (400, 415, 413
+    or 422). ``what`` names the upload in the messages ("image", "mask")."""
     if not data:
-        raise ImageRejected(400, "empty request: send the image bytes as the request body")
+        raise ImageRejected(400, f"empty {what}: send the {what} bytes")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -71,17 +72,24 @@ def decode_image(data: bytes) -> DecodedImage:
             fmt = img.format or ""
             if fmt not in MIME_TYPES:
                 raise ImageRejected(
-                    415, f"unsupported image format {fmt or 'unknown'}: send PNG, JPEG or WebP"
+                    415, f"unsupported {what} format {fmt or 'unknown'}: send PNG, JPEG or WebP"
                 )
             img.load()
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected(413, f"image has too many pixels: {exc}") from exc
+        raise ImageRejected(413, f"{what} has too many pixels: {exc}") from exc
     except UnidentifiedImageError as exc:
-        raise ImageRejected(415, "not an image: send PNG, JPEG or WebP") from exc
+        raise ImageRejected(415, f"the {what} is not an image: send PNG, JPEG or WebP") from exc
     except DECODE_ERRORS as exc:
-        raise ImageRejected(422, f"could not decode the image: {exc}") from exc
+        raise ImageRejected(422, f"could not decode the {what}: {exc}") from exc
+    return img
+
+
+def decode_image(data: bytes) -> DecodedImage:
+    """Decode PNG, JPEG or WebP bytes; ImageRejected says why not (400, 415, 413 or 422)."""
+    img = _open(data, "image")
+    fmt = img.format or ""
     icc_profile = img.info.get("icc_profile")
     oriented = ImageOps.exif_transpose(img)
     has_alpha = oriented.mode in ("RGBA", "LA", "PA") or "transparency" in oriented.info
@@ -97,6 +105,27 @@ def decode_image(data: bytes) -> DecodedImage:
         lossless=fmt == "PNG" or (fmt == "WEBP" and _is_lossless_webp(data)),
         icc_profile=icc_profile,
     )
+
+
+def decode_mask(data: bytes, height: int, width: int) -> np.ndarray:
+    """A person's watermark mask for an (height, width) image: PNG, JPEG or WebP, greyscale or
+    colour, white (>= 128) where the watermark is, EXIF orientation applied as to the image.
+    Returns (H, W) bool; ImageRejected as for images, and 422 when its size differs."""
+    img = ImageOps.exif_transpose(_open(data, "mask"))
+    if img.size != (width, height):
+        raise ImageRejected(
+            422,
+            f"the mask is {img.size[0]}x{img.size[1]} but the image is {width}x{height}: "
+            "send a mask of the image's size",
+        )
+    return np.asarray(img.convert("L")) >= 128
+
+
+def encode_mask(mask: np.ndarray) -> bytes:
+    """(H, W) bool -> greyscale PNG bytes, 255 where the watermark is."""
+    buffer = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255, "L").save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def encode_image(cleaned: CleanedImage) -> bytes:

@@ -1,11 +1,14 @@
-"""Region-aware inference: find the watermark on a reduced copy, restore only the tiles holding it.
+"""Detection on large photos: look for the mark on a reduced copy, then at full resolution
+only in the tiles that may hold it.
 
 A photo of many megapixels usually carries a mark on a small part of it. The network first
-looks at a copy reduced to ``detect_side`` pixels on its long side; the full-resolution tiles
-(``tile`` x ``tile``) whose footprint it marks are then restored, each seen with ``margin``
-pixels of context on every side so that tiles agree where they meet, and every other pixel
-comes back exactly as it came in. A photo covered by a grid gets every tile. Tiles are fixed in
-size, so tiles from all the requests of a TorchServe batch run together in one forward.
+looks at a copy reduced to ``detect_side`` pixels on its long side (context: a large mark fits
+in its view); the full-resolution tiles (``tile`` x ``tile``) whose footprint it may mark are
+then run again at full resolution, each seen with ``margin`` pixels of context on every side,
+and the overlapping windows' predictions are blended with feathered weights. The result is one
+full-resolution detection for the whole photo, decided before anything is restored, so no tile
+boundary can cut a region. Tiles are fixed in size, so tiles from all the requests of a
+TorchServe batch run together in one forward.
 
 Pure functions on tensors; handler/engine.py decides what runs where.
 """
@@ -20,10 +23,11 @@ from typing import Any
 import torch
 from torch.nn import functional as F
 
-# A network call: (B, 3, H, W) float in [0, 1] -> (output (B, 3, H, W), mask (B, 1, H, W)).
-Network = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-# Images of any sizes run whole: [(3, H, W)] -> [(output (3, H, W), mask (1, H, W))].
-WholeRunner = Callable[[list[torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]
+# A network call: (B, 3, H, W) float in [0, 1] -> detection maps (B, C, H, W), channel 0 the
+# watermark probability (handler/engine.py: probability, alpha, colour).
+Network = Callable[[torch.Tensor], torch.Tensor]
+# Images of any sizes run whole: [(3, H, W)] -> [maps (C, H, W)].
+WholeRunner = Callable[[list[torch.Tensor]], list[torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -31,9 +35,10 @@ class RegionConfig:
     tile: int = 256  # restored square, in full-resolution pixels
     margin: int = 32  # context around a tile; the network sees (tile + 2 * margin) squares
     detect_side: int = 512  # long side of the reduced copy the mark is found on
-    direct_pixels: int = 262_144  # images up to this many pixels run whole, in one pass
     tile_batch: int = 8  # windows per forward
-    mask_threshold: float = 0.5  # a reduced-copy pixel above this marks its tiles
+    # A reduced-copy pixel above this makes its tiles candidates: lower than the threshold the
+    # regions are decided with, as the reduced copy blurs thin marks.
+    candidate_threshold: float = 0.3
 
     @property
     def window(self) -> int:
@@ -96,39 +101,64 @@ def window(image: torch.Tensor, top: int, left: int, cfg: RegionConfig) -> torch
     return crop
 
 
-def restore_tiles(
+def feather(cfg: RegionConfig) -> torch.Tensor:
+    """(window, window) weights of one window's predictions: 1 over its tile, falling linearly
+    to 1 / (margin + 1) at its outer edge, so that overlapping windows blend smoothly instead
+    of butting at a seam."""
+    ramp = torch.ones(cfg.window)
+    steps = torch.arange(1, cfg.margin + 1, dtype=torch.float32) / (cfg.margin + 1)
+    ramp[: cfg.margin] = steps
+    ramp[cfg.window - cfg.margin :] = steps.flip(0)
+    return torch.minimum(ramp[:, None], ramp[None, :])
+
+
+def detect_windows(
     network: Network,
     images: list[torch.Tensor],
     tiles: list[list[tuple[int, int]]],
     cfg: RegionConfig,
 ) -> list[torch.Tensor]:
-    """Every image (3, H, W) with its listed tiles restored; the rest of each is left as is.
+    """Full-resolution detection maps (C, H, W) of every image, from the network run on the
+    listed tiles' windows and blended with feathered weights; zero where no window reached.
 
     Windows of all images go through the network together, ``cfg.tile_batch`` at a time.
     """
-    outputs = [image.clone() for image in images]
+    weight = feather(cfg)
+    sums: list[torch.Tensor] = []
+    norms: list[torch.Tensor] = []
     jobs = [(k, top, left) for k, image_tiles in enumerate(tiles) for top, left in image_tiles]
     for start in range(0, len(jobs), cfg.tile_batch):
         chunk = jobs[start : start + cfg.tile_batch]
         batch = torch.stack([window(images[k], top, left, cfg) for k, top, left in chunk])
-        restored, _ = network(batch)
-        m = cfg.margin
-        for (k, top, left), result in zip(chunk, restored, strict=True):
+        maps = network(batch)  # (B, C, window, window)
+        if not sums:
+            channels = maps.shape[1]
+            sums = [img.new_zeros(channels, *img.shape[1:]) for img in images]
+            norms = [img.new_zeros(1, *img.shape[1:]) for img in images]
+        for (k, top, left), result in zip(chunk, maps, strict=True):
             _, height, width = images[k].shape
-            h, w = min(cfg.tile, height - top), min(cfg.tile, width - left)
-            outputs[k][:, top : top + h, left : left + w] = result[:, m : m + h, m : m + w]
-    return outputs
+            y0, x0 = top - cfg.margin, left - cfg.margin
+            # The part of the window inside the image.
+            ty0, tx0 = max(0, y0), max(0, x0)
+            ty1, tx1 = min(height, y0 + cfg.window), min(width, x0 + cfg.window)
+            wy, wx = slice(ty0 - y0, ty1 - y0), slice(tx0 - x0, tx1 - x0)
+            w = weight[wy, wx].to(result.device)
+            sums[k][:, ty0:ty1, tx0:tx1] += result[:, wy, wx] * w
+            norms[k][:, ty0:ty1, tx0:tx1] += w
+    if not sums:
+        return []
+    return [total / norm.clamp_min(1e-6) for total, norm in zip(sums, norms, strict=True)]
 
 
 def find_tiles(
     whole: WholeRunner, images: list[torch.Tensor], cfg: RegionConfig
 ) -> list[list[tuple[int, int]]]:
-    """The tiles of each (3, H, W) image that the network, run on a reduced copy, finds a mark
-    in (above ``cfg.mask_threshold``)."""
+    """The tiles of each (3, H, W) image that the network, run on a reduced copy, may find a
+    mark in (probability above ``cfg.candidate_threshold``)."""
     if not images:
         return []
     found = whole([reduce(image, cfg.detect_side) for image in images])
     return [
-        marked_tiles(mask[0] > cfg.mask_threshold, image.shape[1], image.shape[2], cfg.tile)
-        for image, (_, mask) in zip(images, found, strict=True)
+        marked_tiles(maps[0] > cfg.candidate_threshold, image.shape[1], image.shape[2], cfg.tile)
+        for image, maps in zip(images, found, strict=True)
     ]

@@ -19,7 +19,15 @@ from pathlib import Path
 # The only packages training may draw from (issue 3); everything else stays out of training so
 # that the evaluation on held-out fonts and logos is honest.
 PACKAGES = {
-    "photos": ("mate-backgrounds", "gnome-backgrounds", "desktop-base"),
+    "photos": (
+        "mate-backgrounds",
+        "gnome-backgrounds",
+        "desktop-base",
+        # Training-only textures, samples and cut-outs (issue 10; training/photos.py)
+        "supertuxkart-data",
+        "opencv-doc",
+        "tuxpaint-stamps-default",
+    ),
     "fonts": (
         "fonts-dejavu-core",
         "fonts-dejavu-extra",

@@ -46,7 +46,8 @@ from training.examples import (
     validation_examples,
 )
 from training.metrics import clean_photo_scores, image_scores, psnr, summarise
-from training.model import WatermarkRemover, remove_watermark
+from training.model import WatermarkRemover
+from training.model import predict as run_model
 from training.report import eval_table
 from training.synth import STYLES, MarkAssets, WatermarkedExample, add_watermark, unmarked
 
@@ -57,8 +58,10 @@ METHODS = ("model", "input", "telea_true_mask")
 @torch.inference_mode()
 def predict(model: WatermarkRemover, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One (H, W, 3) uint8 image -> (output uint8 (H, W, 3), predicted mask bool (H, W))."""
-    pred = remove_watermark(model, to_tensor([image]))
-    return to_uint8(pred.output)[0], pred.mask[0, 0].numpy() > 0.5
+    tensor = to_tensor([image])
+    pred = run_model(model, tensor)
+    output = pred.mask * pred.restored + (1 - pred.mask) * tensor
+    return to_uint8(output)[0], pred.mask[0, 0].numpy() > 0.5
 
 
 def score_marked(

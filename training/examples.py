@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -49,11 +50,15 @@ def training_examples(
     count: int,
     crop_size: int,
     min_scale: float,
-    mark_reference_size: int,
+    mark_reference_sizes: tuple[int, int],
     clean_fraction: float,
 ) -> list[WatermarkedExample]:
-    """Random augmented crops with marks sized as if on a ``mark_reference_size`` image; a
-    ``clean_fraction`` of them carry no mark, so the model learns to leave clean photos alone."""
+    """Random augmented crops, each with marks sized as if on an image whose short side is drawn
+    log-uniformly from ``mark_reference_sizes``: a crop is a window of a photo of any size, so
+    marks come at every scale they take at full resolution (thin small text on a 12-megapixel
+    photo, a centred logo larger than the crop). A ``clean_fraction`` of them carry no mark, so
+    the model learns to leave clean photos alone."""
+    low, high = mark_reference_sizes
     examples = []
     for _ in range(count):
         photo = photos[int(rng.integers(len(photos)))]
@@ -62,7 +67,8 @@ def training_examples(
         if rng.random() < clean_fraction:
             examples.append(unmarked(crop, rng))
         else:
-            examples.append(add_watermark(crop, rng, assets, reference_size=mark_reference_size))
+            reference = round(math.exp(rng.uniform(math.log(low), math.log(high))))
+            examples.append(add_watermark(crop, rng, assets, reference_size=reference))
     return examples
 
 

@@ -94,6 +94,18 @@ def mask_f1(predicted: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if sizes == 0 else 2 * float(np.logical_and(predicted, truth).sum()) / sizes
 
 
+def mask_precision(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the predicted pixels that are marked; 1.0 when nothing is predicted."""
+    found = int(predicted.sum())
+    return 1.0 if found == 0 else float(np.logical_and(predicted, truth).sum() / found)
+
+
+def mask_recall(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Share of the marked pixels that are predicted; 1.0 when nothing is marked."""
+    marked = int(truth.sum())
+    return 1.0 if marked == 0 else float(np.logical_and(predicted, truth).sum() / marked)
+
+
 def image_scores(
     output: np.ndarray,
     clean: np.ndarray,
@@ -102,8 +114,8 @@ def image_scores(
 ) -> dict[str, float]:
     """All scores of one restored image against its clean original.
 
-    Keys: psnr, ssim, rmse, rmse_w, psnr_w (PSNR inside true_mask); iou and f1 of
-    predicted_mask against true_mask when a predicted mask is given.
+    Keys: psnr, ssim, rmse, rmse_w, psnr_w (PSNR inside true_mask); iou, f1, precision and
+    recall of predicted_mask against true_mask when a predicted mask is given.
     """
     scores = {
         "psnr": psnr(output, clean),
@@ -115,6 +127,8 @@ def image_scores(
     if predicted_mask is not None:
         scores["iou"] = mask_iou(predicted_mask, true_mask)
         scores["f1"] = mask_f1(predicted_mask, true_mask)
+        scores["precision"] = mask_precision(predicted_mask, true_mask)
+        scores["recall"] = mask_recall(predicted_mask, true_mask)
     return scores
 
 

@@ -1,19 +1,22 @@
-"""The watermark-removal network: a small fully convolutional U-Net.
+"""The watermark network: a U-Net behind a pixel-unshuffle stem, for a mask-first remover.
 
-Only the network lives here (no I/O, no training logic) so that the TorchServe
-handler can ship this one file and rebuild the model from a checkpoint's
-``model_args``.
+Only the network lives here (no I/O, no training logic) so that the TorchServe handler can ship
+this one file and rebuild the model from a checkpoint's ``model_args``.
 
-The network explains each pixel of the input with the blend that makes a visible
-watermark,
+The network explains each pixel of the input with the blend that makes a visible watermark,
 
     watermarked = clean * (1 - alpha) + colour * alpha,
 
-and predicts, per pixel, the watermark mask, its opacity ``alpha`` and its
-``colour``. Inverting the blend gives the clean background where the mark is
-semi-transparent, which keeps the real detail under the mark instead of
-inventing it; the mask then gates the result so that pixels outside the mark
-are returned exactly as they came in.
+and predicts, per pixel, the watermark mask, its opacity ``alpha`` and its ``colour``. The mask
+is what the pipeline (handler/pipeline.py) decides regions with; alpha and colour let it invert
+the blend where the mark is semi-transparent, which keeps the real detail under the mark
+instead of inventing it.
+
+Speed on a 2-core CPU decided the shape: the stem folds each 2x2 block of pixels into channels
+(pixel unshuffle), so that every convolution is a dense 3x3 at 32+ channels on a quarter of the
+pixels. Measured here, dense 3x3 convolutions at that width run 1.3-2x more FLOP/s than
+depthwise or NAFNet-style blocks, and this stem is about 3.5x faster than a 12-channel level at
+full resolution.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ from torch.nn import functional as F
 
 @dataclass(frozen=True)
 class ModelConfig:
-    base_channels: int = 24
-    depth: int = 3  # number of 2x downsamplings; inputs are padded to 2**depth
+    widths: tuple[int, ...] = (32, 48, 64, 96)  # channels per level, the first at H/2 x W/2
     max_alpha: float = 0.9  # inverting a more opaque blend only amplifies noise
+
+    def __post_init__(self) -> None:
+        # yaml and checkpoints give lists; the config stays hashable and comparable.
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))
 
     @property
     def size_multiple(self) -> int:
-        return int(2**self.depth)
+        """Inputs are padded to this: the stem halves them, then each further level halves."""
+        return int(2 ** len(self.widths))
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -51,52 +58,77 @@ def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
 
 @dataclass
 class Prediction:
-    """All tensors float32 NCHW; images in [0, 1]."""
+    """All tensors float NCHW; images in [0, 1]."""
 
     mask_logits: torch.Tensor  # (B, 1, H, W)
     alpha: torch.Tensor  # (B, 1, H, W) in [0, max_alpha]
     colour: torch.Tensor  # (B, 3, H, W) in [0, 1]
     restored: torch.Tensor  # (B, 3, H, W) the blend inverted everywhere
-    output: torch.Tensor  # (B, 3, H, W) restored inside the mask, input outside
+    # Mask logits of the coarser decoder levels, (B, 1, H / 4, W / 4), (B, 1, H / 8, W / 8),
+    # ...: trained too (deep supervision), so that the coarse levels already locate the mark.
+    coarse_logits: tuple[torch.Tensor, ...] = ()
 
     @property
     def mask(self) -> torch.Tensor:
         return torch.sigmoid(self.mask_logits)
+
+    def cropped(self, height: int, width: int) -> Prediction:
+        """The prediction for the top-left (height, width) of a padded input."""
+        full = {
+            name: getattr(self, name)[..., :height, :width]
+            for name in ("mask_logits", "alpha", "colour", "restored")
+        }
+        return Prediction(**full, coarse_logits=self.coarse_logits)
+
+
+def invert_blend(image: torch.Tensor, alpha: torch.Tensor, colour: torch.Tensor) -> torch.Tensor:
+    """The clean image under a blend of ``colour`` at ``alpha``: (B, 3, H, W) in [0, 1]."""
+    return ((image - alpha * colour) / (1 - alpha)).clamp(0, 1)
 
 
 class WatermarkRemover(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        widths = [cfg.base_channels * 2**i for i in range(cfg.depth + 1)]
-        self.stem = _conv_block(3, widths[0])
-        self.down = nn.ModuleList(_conv_block(widths[i], widths[i + 1]) for i in range(cfg.depth))
+        widths = cfg.widths
+        self.stem = nn.Sequential(nn.PixelUnshuffle(2), _conv_block(12, widths[0]))
+        self.down = nn.ModuleList(
+            _conv_block(widths[i], widths[i + 1]) for i in range(len(widths) - 1)
+        )
         self.up = nn.ModuleList(
             nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
-            for i in reversed(range(cfg.depth))
+            for i in reversed(range(len(widths) - 1))
         )
         self.fuse = nn.ModuleList(
-            _conv_block(2 * widths[i], widths[i]) for i in reversed(range(cfg.depth))
+            _conv_block(2 * widths[i], widths[i]) for i in reversed(range(len(widths) - 1))
         )
-        # 1 mask logit, 1 alpha logit, 3 colour logits
-        self.head = nn.Conv2d(widths[0], 5, 1)
+        self.coarse_heads = nn.ModuleList(
+            nn.Conv2d(widths[i], 1, 1) for i in reversed(range(1, len(widths) - 1))
+        )
+        # Per 2x2 block: 1 mask logit, 1 alpha logit, 3 colour logits, shuffled back to full
+        # size; the full-resolution input refines them in the last, cheap layer.
+        self.head = nn.Sequential(nn.Conv2d(widths[0], 5 * 4, 1), nn.PixelShuffle(2))
+        self.refine = nn.Conv2d(5 + 3, 5, 3, padding=1)
 
     def forward(self, image: torch.Tensor) -> Prediction:
         """image: (B, 3, H, W) float in [0, 1], H and W multiples of cfg.size_multiple."""
-        skips = [self.stem(image)]  # (B, C, H, W)
+        skips = [self.stem(image)]  # (B, C0, H / 2, W / 2)
         for block in self.down:
             skips.append(block(F.max_pool2d(skips[-1], 2)))
-        x = skips.pop()  # (B, C * 2**depth, H / 2**depth, W / 2**depth)
-        for up, fuse in zip(self.up, self.fuse, strict=True):
+        x = skips.pop()  # (B, C_last, H / 2**levels, W / 2**levels)
+        coarse = []
+        for level, (up, fuse) in enumerate(zip(self.up, self.fuse, strict=True)):
             x = fuse(torch.cat([up(x), skips.pop()], dim=1))
+            if level < len(self.coarse_heads):
+                coarse.append(self.coarse_heads[level](x))
         head = self.head(x)  # (B, 5, H, W)
+        head = head + self.refine(torch.cat([head, image], dim=1))
         mask_logits = head[:, :1]
         alpha = torch.sigmoid(head[:, 1:2]) * self.cfg.max_alpha
         colour = torch.sigmoid(head[:, 2:])
-        restored = ((image - alpha * colour) / (1 - alpha)).clamp(0, 1)
-        mask = torch.sigmoid(mask_logits)
-        output = mask * restored + (1 - mask) * image
-        return Prediction(mask_logits, alpha, colour, restored, output)
+        restored = invert_blend(image, alpha, colour)
+        # Coarsest first from the loop; the loss does not care about the order.
+        return Prediction(mask_logits, alpha, colour, restored, tuple(coarse))
 
 
 def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -108,8 +140,8 @@ def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(image, (0, pad_w, 0, pad_h), mode="replicate")
 
 
-def remove_watermark(model: WatermarkRemover, image: torch.Tensor) -> Prediction:
-    """Run the model on (B, 3, H, W) images of any size; every output is cropped back to H x W."""
+def predict(model: WatermarkRemover, image: torch.Tensor) -> Prediction:
+    """Run the model on (B, 3, H, W) images of any size; full-size outputs cropped to H x W."""
     h, w = image.shape[-2:]
-    pred = model(pad_to_multiple(image, model.cfg.size_multiple))
-    return Prediction(**{name: t[..., :h, :w] for name, t in vars(pred).items()})
+    pred: Prediction = model(pad_to_multiple(image, model.cfg.size_multiple))
+    return pred.cropped(h, w)

@@ -104,6 +104,64 @@ def wallpaper_files(debian_root: Path) -> dict[str, Path]:
     return largest
 
 
+# Training-only photographs from more Debian packages (issue 10): SuperTuxKart's photographic
+# textures (bark, rock, sand, grass, wood, walls), OpenCV's sample photos, and Tux Paint's
+# photographic cut-outs, which the dead-leaves bank (training/leaves.py) uses as leaves.
+TEXTURE_FOLDERS = (
+    "usr/share/games/supertuxkart/data/textures",
+    "usr/share/games/supertuxkart/data/tracks",
+    "usr/share/doc/opencv-doc/examples/data",
+)
+STAMP_FOLDER = "usr/share/tuxpaint/stamps"
+# Stamps of letters and symbols look like text marks, cartoons like logos: not backgrounds.
+STAMP_EXCLUDED = ("symbols", "cartoon")
+MIN_TEXTURE_SIDE = 192
+# Not photographs: normal, gloss and displacement maps; drawings and test charts; pictures of
+# printed text, signs and ads, which would teach that text on a photo is never a mark.
+TEXTURE_EXCLUDED = re.compile(
+    r"normal|_nm$|gloss|displace|mask|noise|caustics|stkflag|sign|poster|text|digits|sudoku|"
+    r"licenseplate|chessboard|pca_test|^ml$|ellipses|detect_blob|gradient|cards|board|map",
+    re.IGNORECASE,
+)
+
+
+def _is_photo_texture(path: Path) -> bool:
+    """A raster at least MIN_TEXTURE_SIDE on its short side, fully opaque (textures with holes
+    are sprites: leaves, fences), and not a flat fill."""
+    with Image.open(path) as img:
+        if min(img.size) < MIN_TEXTURE_SIDE:
+            return False
+        rgba = np.asarray(img.convert("RGBA"))
+    return bool(rgba[..., 3].min() == 255 and rgba[..., :3].std() > 8)
+
+
+def texture_files(debian_root: Path) -> dict[str, Path]:
+    """Photographic textures and samples under ``debian_root``, named "texture-<path>"."""
+    files = {}
+    for folder in TEXTURE_FOLDERS:
+        for path in sorted((debian_root / folder).rglob("*")):
+            if path.suffix.lower() not in IMAGE_SUFFIXES or path.stat().st_size <= 30_000:
+                continue
+            if not TEXTURE_EXCLUDED.search(path.stem) and _is_photo_texture(path):
+                name = "texture-" + str(path.relative_to(debian_root / folder).with_suffix(""))
+                files[name.replace("/", "-")] = path
+    return files
+
+
+def stamp_images(debian_root: Path) -> list[np.ndarray]:
+    """Tux Paint's photographic cut-outs as (h, w, 4) uint8 RGBA, in path order."""
+    stamps = []
+    for path in sorted((debian_root / STAMP_FOLDER).rglob("*.png")):
+        if any(word in str(path) for word in STAMP_EXCLUDED):
+            continue
+        with Image.open(path) as img:
+            rgba = np.asarray(img.convert("RGBA"))
+        # Mostly transparent or fully opaque images are not cut-outs.
+        if 0.1 < (rgba[..., 3] > 0).mean() < 0.95:
+            stamps.append(rgba)
+    return stamps
+
+
 def folder_photos(folder: Path) -> dict[str, PhotoLoader]:
     """Every image file under ``folder`` (COCO, DIV2K, your own photos), by relative path."""
     if not folder.is_dir():

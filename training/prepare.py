@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import yaml
 from PIL import Image
 
 from training.fonts import debian_fonts, font_family, matplotlib_fonts, split_fonts
+from training.leaves import dead_leaves
 from training.logos import icon_files, split_logos
-from training.photos import is_validation, photo_source
+from training.photos import is_validation, load_rgb, photo_source, stamp_images, texture_files
 from training.synth import ALPHABET
 
 
@@ -35,14 +39,60 @@ def prepare_photos(
     for name, load in sorted(photos.items()):
         split = "val" if is_validation(name, val_fraction, seed) else "train"
         (out / split).mkdir(parents=True, exist_ok=True)
-        image = Image.fromarray(load())
-        if max(image.size) > max_side:
-            image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-        image.save(out / split / f"{name}.png")
+        _reduced(Image.fromarray(load()), max_side).save(out / split / f"{name}.png")
         counts[split] += 1
     if counts["train"] == 0 or counts["val"] == 0:
         raise ValueError(f"split left a side empty ({counts}): change prepare.val_fraction or seed")
     return counts
+
+
+def _reduced(image: Image.Image, max_side: int) -> Image.Image:
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return image
+
+
+def prepare_textures(debian_root: Path, max_side: int, out: Path) -> int:
+    """Photographic textures from the Debian packages, into ``out/train`` only: validation
+    stays on the held-out photos, the pictures people send."""
+    files = texture_files(debian_root) if debian_root.is_dir() else {}
+    for name, path in files.items():
+        _reduced(Image.fromarray(load_rgb(path)), max_side).save(out / "train" / f"{name}.png")
+    return len(files)
+
+
+# Each worker process gets the photos and stamps once, from its initializer, instead of with
+# every picture it is asked for (a gigabyte pickled per task).
+_LEAF_SOURCES: dict[str, list[np.ndarray]] = {}
+
+
+def _init_leaf_worker(photos: list[np.ndarray], stamps: list[np.ndarray]) -> None:
+    _LEAF_SOURCES.update(photos=photos, stamps=stamps)
+
+
+def _leaf_picture(seed: int, index: int, size: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, index])
+    return dead_leaves(rng, size, _LEAF_SOURCES["photos"], _LEAF_SOURCES["stamps"])
+
+
+def prepare_leaves(
+    count: int, size: int, seed: int, debian_root: Path, out: Path, workers: int | None = None
+) -> int:
+    """``count`` dead-leaves pictures coloured and textured by the training photos written so
+    far, into ``out/train`` (generated once here: far too slow to make per training step)."""
+    if count == 0:
+        return 0
+    photos = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / "train").glob("*"))]
+    stamps = stamp_images(debian_root) if debian_root.is_dir() else []
+    with ProcessPoolExecutor(
+        workers or os.cpu_count(), initializer=_init_leaf_worker, initargs=(photos, stamps)
+    ) as pool:
+        pictures = pool.map(
+            _leaf_picture, [seed] * count, range(count), [size] * count, chunksize=16
+        )
+        for i, picture in enumerate(pictures):
+            Image.fromarray(picture).save(out / "train" / f"leaves-{i:05d}.png")
+    return count
 
 
 def prepare_marks(
@@ -74,6 +124,12 @@ def prepare(params: dict, debian_root: Path, out: Path) -> dict[str, int]:
         params["source"], params.get("folder"), params["val_fraction"], params["seed"],
         params["max_side"], debian_root, out,
     )  # fmt: skip
+    counts["train_textures"] = (
+        prepare_textures(debian_root, params["max_side"], out) if params["textures"] else 0
+    )
+    counts["train_leaves"] = prepare_leaves(
+        params["leaves"], params["leaves_size"], params["seed"], debian_root, out
+    )
     marks = prepare_marks(
         debian_root, params["held_out_fonts"], params["held_out_logo_fraction"], params["seed"]
     )

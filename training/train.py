@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 import training.examples
@@ -36,8 +38,8 @@ from training.examples import (
     validation_examples,
 )
 from training.losses import removal_losses
-from training.metrics import psnr
-from training.model import ModelConfig, Prediction, WatermarkRemover, remove_watermark
+from training.metrics import mask_f1, psnr
+from training.model import ModelConfig, Prediction, WatermarkRemover, predict
 from training.synth import MarkAssets
 
 # A checkpoint made by other versions of these modules is not resumed.
@@ -50,7 +52,7 @@ class TrainConfig:
     batch_size: int
     crop_size: int
     min_scale: float
-    mark_reference_size: int
+    mark_reference_sizes: tuple[int, int]  # marks sized as on images of these short sides
     clean_fraction: float
     lr: float
     min_lr: float
@@ -62,7 +64,12 @@ class TrainConfig:
     val_crop_size: int
     val_seed: int
     bf16: bool  # bfloat16 autocast for the training forward (1.6x faster on AVX512-BF16 CPUs)
+    ema_decay: float  # validation, best.pt and serving use this moving average of the weights
     loss_weights: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        low, high = self.mark_reference_sizes  # yaml gives a list
+        object.__setattr__(self, "mark_reference_sizes", (int(low), int(high)))
 
     def fingerprint(
         self, model_cfg: ModelConfig, photos: list[np.ndarray], assets: list[MarkAssets]
@@ -108,20 +115,35 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 cfg.batch_size,
                 cfg.crop_size,
                 cfg.min_scale,
-                cfg.mark_reference_size,
+                cfg.mark_reference_sizes,
                 cfg.clean_fraction,
             )
         )
 
 
 @torch.inference_mode()
-def validation_psnr(model: WatermarkRemover, batch: dict[str, torch.Tensor]) -> float:
-    """Mean PSNR (dB) of the model's output against the clean images, in uint8 as served."""
+def validation_scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean PSNR (dB) against the clean images, in uint8, of the blend inverted where the mask
+    says > 0.5 and the input elsewhere (the decision the pipeline makes), and the mask's F1."""
+    was_training = model.training
     model.eval()
-    output = to_uint8(remove_watermark(model, batch["watermarked"]).output)
-    model.train()
+    pred = predict(model, batch["watermarked"])  # type: ignore[arg-type]
+    model.train(was_training)
+    marked = pred.mask > 0.5
+    output = to_uint8(torch.where(marked, pred.restored, batch["watermarked"]))
     clean = to_uint8(batch["clean"])
-    return float(np.mean([psnr(o, c) for o, c in zip(output, clean, strict=True)]))
+    found = marked[:, 0].cpu().numpy()
+    truth = batch["mask"][:, 0].cpu().numpy() > 0.5
+    return {
+        "psnr": float(np.mean([psnr(o, c) for o, c in zip(output, clean, strict=True)])),
+        "mask_f1": mask_f1(found, truth),
+    }
+
+
+def float_prediction(pred: Prediction) -> Prediction:
+    """Every tensor of an autocast prediction in float32, for the losses."""
+    full = {n: getattr(pred, n).float() for n in ("mask_logits", "alpha", "colour", "restored")}
+    return Prediction(**full, coarse_logits=tuple(t.float() for t in pred.coarse_logits))
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
@@ -161,6 +183,8 @@ def train(
             raise ValueError(f"{init} has architecture {state['model_args']}, not {model_cfg}")
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    # use_buffers: BatchNorm's running statistics are averaged too, so the EMA model is whole.
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
     fingerprint = cfg.fingerprint(
         model_cfg, [*train_photos, *val_photos], [train_assets, val_assets]
     )
@@ -170,6 +194,7 @@ def train(
         state = torch.load(last_path, map_location="cpu", weights_only=False)
         if state["fingerprint"] == fingerprint:
             model.load_state_dict(state["model"])
+            ema.load_state_dict(state["ema"])
             optimizer.load_state_dict(state["optimizer"])
             start, best = state["step"], state["best"]
             print(f"resuming from step {start} (best {best['val_psnr']:.2f} dB)")
@@ -177,6 +202,7 @@ def train(
             print("runs/last.pt was trained with other settings: starting afresh")
 
     model.to(device)
+    ema.to(device)
     val_batch = collate(
         validation_examples(val_photos, val_assets, cfg.val_count, cfg.val_crop_size, cfg.val_seed)
     )
@@ -192,7 +218,7 @@ def train(
     )
     val_batch = {name: t.to(device) for name, t in val_batch.items()}
     if start == 0:  # what the weights score before this run: the bar a warm start must clear
-        print(f"step 0: val PSNR {validation_psnr(model, val_batch):.2f} dB")
+        print(f"step 0: val PSNR {validation_scores(model, val_batch)['psnr']:.2f} dB")
     live = _open_live(log_dir, resume=start > 0)
     model.train()
     batches = torch.utils.data.DataLoader(
@@ -211,37 +237,44 @@ def train(
             group["lr"] = learning_rate(cfg, step)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             pred = model(batch["watermarked"])
-        pred = Prediction(**{name: t.float() for name, t in vars(pred).items()})
-        losses = removal_losses(pred, batch, cfg.loss_weights)
+        losses = removal_losses(float_prediction(pred), batch, cfg.loss_weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        ema.update_parameters(model)
         for name, value in losses.items():
             running[name] = 0.9 * running.get(name, value.item()) + 0.1 * value.item()
         progress.set_postfix(loss=f"{running['total']:.4f}")
 
         done = step + 1
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            val = validation_psnr(model, val_batch)
+            scores = validation_scores(ema.module, val_batch)
+            val = scores["psnr"]
             if val > best["val_psnr"]:
-                best = {"val_psnr": val, "step": done}
+                best = {"val_psnr": val, "val_mask_f1": scores["mask_f1"], "step": done}
                 save_checkpoint(
                     best_path,
-                    {"model": model.state_dict(), "model_args": asdict(model_cfg), "step": done},
+                    {
+                        "model": ema.module.state_dict(),
+                        "model_args": asdict(model_cfg),
+                        "step": done,
+                    },
                 )
             if live is not None:
                 live.step = done
                 for name, value in running.items():
                     live.log_metric(f"train/loss_{name}", value)
                 live.log_metric("val/psnr_output", val)
+                live.log_metric("val/mask_f1", scores["mask_f1"])
                 live.log_metric("val/psnr_input", input_psnr)
                 live.log_metric("lr", learning_rate(cfg, step))
                 live.log_metric("seconds_per_step", (time.perf_counter() - tic) / cfg.eval_every)
                 live.next_step()
             tic = time.perf_counter()
             progress.write(
-                f"step {done}: loss {running['total']:.4f}, val PSNR {val:.2f} dB "
+                f"step {done}: loss {running['total']:.4f}, val PSNR {val:.2f} dB, "
+                f"F1 {scores['mask_f1']:.3f} "
                 f"(input {input_psnr:.2f} dB, best {best['val_psnr']:.2f} at {best['step']})"
             )
         if done % cfg.checkpoint_every == 0 or done == cfg.steps:
@@ -249,6 +282,7 @@ def train(
                 last_path,
                 {
                     "model": model.state_dict(),
+                    "ema": ema.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "step": done,
                     "best": best,

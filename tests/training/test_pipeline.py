@@ -33,7 +33,7 @@ def tiny_config(**changes) -> tuple[TrainConfig, ModelConfig]:
     cfg, _ = load_params(REPO / "params.yaml")
     cfg = replace(cfg, steps=2, batch_size=2, crop_size=32, eval_every=1, checkpoint_every=1,
                   val_count=2, val_crop_size=32, warmup_steps=1, **changes)  # fmt: skip
-    return cfg, ModelConfig(base_channels=4, depth=2)
+    return cfg, ModelConfig(widths=(4, 8, 8))
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +176,7 @@ def test_train_starts_from_given_weights(tmp_path, photos, assets):
         if "running" not in k and not k.endswith("tracked")
     )
     with pytest.raises(ValueError, match="architecture"):
-        train(cfg, ModelConfig(base_channels=8, depth=2), photos, photos, assets, assets,
+        train(cfg, ModelConfig(widths=(8, 8)), photos, photos, assets, assets,
               tmp_path / "c", init=tmp_path / "init.pt")  # fmt: skip
 
 
