@@ -59,11 +59,30 @@ def _make_probe_png() -> bytes:
 # A real image, so the readiness probe exercises the whole handler, not just the route.
 _PROBE_PNG = _make_probe_png()
 
+# The parts of a predictions request, and the tasks the handler knows.
+IMAGE_PART = "image"
+MASK_PART = "mask"
+TASK_PART = "task"
+TASK_REMOVE = "remove"
+TASK_DETECT = "detect"
+
+
+def _prediction_form(task: str, image: bytes, mime: str) -> aiohttp.FormData:
+    """The multipart body of one predictions request, before any mask."""
+    form = aiohttp.FormData()
+    # A filename makes TorchServe hand the part over as bytes rather than decoded text.
+    form.add_field(IMAGE_PART, image, content_type=mime, filename=IMAGE_PART)
+    form.add_field(TASK_PART, task)
+    return form
+
 
 class TorchServeClient:
     """Sends images to one TorchServe model over a shared session.
 
-    The session's timeout bounds inference; the readiness probe uses ready_timeout_s.
+    Every request is multipart/form-data: an `image` part (the upload's bytes, labelled with
+    its MIME type), for remove optionally a `mask` part (white = watermark, labelled likewise),
+    and a `task` text part, "remove" or "detect". The session's timeout bounds inference; the
+    readiness probe uses ready_timeout_s.
     """
 
     def __init__(
@@ -78,17 +97,40 @@ class TorchServeClient:
         self._inference_timeout = session.timeout
         self._ready_timeout = aiohttp.ClientTimeout(total=ready_timeout_s)
 
-    async def remove_watermark(self, image: bytes, mime: str) -> tuple[bytes, str]:
-        """Send encoded image bytes of type mime; return the cleaned bytes and their type.
+    async def remove_watermark(
+        self,
+        image: bytes,
+        mime: str,
+        mask: bytes | None = None,
+        mask_mime: str | None = None,
+    ) -> tuple[bytes, str]:
+        """Send encoded image bytes of type mime, and a person's mask of type mask_mime to use
+        instead of the model's detection; return the cleaned bytes and their type.
 
         Raises a TorchServeError subclass on any failure.
         """
-        return await self._predict(image, mime, self._inference_timeout)
+        form = _prediction_form(TASK_REMOVE, image, mime)
+        if mask is not None:
+            if mask_mime is None:
+                raise ValueError("a mask needs its MIME type")
+            form.add_field(MASK_PART, mask, content_type=mask_mime, filename=MASK_PART)
+        return await self._predict(form, self._inference_timeout)
+
+    async def detect_watermark(self, image: bytes, mime: str) -> tuple[bytes, str]:
+        """Send encoded image bytes of type mime; return the predicted watermark mask (the
+        handler answers a greyscale PNG) and its type.
+
+        Raises a TorchServeError subclass on any failure.
+        """
+        return await self._predict(
+            _prediction_form(TASK_DETECT, image, mime), self._inference_timeout
+        )
 
     async def is_ready(self) -> bool:
         """True when the model cleans a tiny test image and answers with an image."""
+        probe = _prediction_form(TASK_REMOVE, _PROBE_PNG, "image/png")
         try:
-            _, content_type = await self._predict(_PROBE_PNG, "image/png", self._ready_timeout)
+            _, content_type = await self._predict(probe, self._ready_timeout)
         except TorchServeError as exc:
             logger.warning("readiness probe failed: %s", exc.message)
             return False
@@ -98,14 +140,11 @@ class TorchServeClient:
         return True
 
     async def _predict(
-        self, image: bytes, mime: str, timeout: aiohttp.ClientTimeout
+        self, form: aiohttp.FormData, timeout: aiohttp.ClientTimeout
     ) -> tuple[bytes, str]:
         try:
             async with self._session.post(
-                self._predictions_url,
-                data=image,
-                headers={"Content-Type": mime},
-                timeout=timeout,
+                self._predictions_url, data=form, timeout=timeout
             ) as response:
                 body = await response.read()
                 status = response.status

@@ -1,4 +1,5 @@
-"""The uploaded image: read from a request into memory under the byte cap, and its download name.
+"""The uploaded image (and a person's mask): read from a request into memory under the byte
+cap, and the download name of what is sent back.
 
 Uploads never touch the disk: request.post() would spool file fields to temporary
 files, so the body is streamed chunk by chunk instead.
@@ -16,7 +17,8 @@ from aiohttp import BodyPartReader, web
 from gateway.validation import FILE_EXTENSIONS, UploadError
 
 IMAGE_FIELD = "image"
-# Room for multipart boundaries, part headers and small extra fields on top of the image.
+MASK_FIELD = "mask"
+# Room for multipart boundaries, part headers and small extra fields on top of the files.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _CHUNK_BYTES = 64 * 1024
 _MAX_STEM_CHARS = 100
@@ -25,26 +27,40 @@ _UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 @dataclass(frozen=True)
 class Upload:
-    """Encoded image bytes as received, and the client's filename (multipart only)."""
+    """Encoded image bytes as received, the client's filename (multipart only), and the
+    `mask` field's bytes when the route takes one and the form has it."""
 
     data: bytes
     filename: str | None
+    mask: bytes | None = None
 
 
-async def read_upload(request: web.Request, max_bytes: int) -> Upload:
-    """Read the image from a multipart `image` field or from a raw image/* body.
+async def read_upload(request: web.Request, max_bytes: int, *, with_mask: bool) -> Upload:
+    """Read the image from a multipart `image` field or from a raw image/* body, and with
+    with_mask the optional multipart `mask` field too, in either order.
 
-    Raises UploadError: 415 for any other content type, 413 past max_bytes (before
-    reading anything when Content-Length already says so), 400 for a form without an
-    image field or a malformed form. Only the first `image` field is read.
+    Each file field may hold max_bytes; every other field is read and dropped, all of them
+    together within MULTIPART_OVERHEAD_BYTES. Raises UploadError: 415 for any other content
+    type, 413 past a limit (before reading anything when Content-Length already says so),
+    400 for a form without an image field or a malformed form. Only the first field of each
+    name is read.
     """
     content_type = request.content_type
     if content_type == "multipart/form-data":
-        _check_declared_length(request, max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes)
-        return await _read_multipart(request, max_bytes)
+        files = (IMAGE_FIELD, MASK_FIELD) if with_mask else (IMAGE_FIELD,)
+        _check_declared_length(
+            request, len(files) * max_bytes + MULTIPART_OVERHEAD_BYTES, max_bytes
+        )
+        found = await _read_multipart(request, max_bytes, files)
+        if IMAGE_FIELD not in found:
+            raise UploadError(400, f"no image: the form has no {IMAGE_FIELD!r} field")
+        image, filename = found[IMAGE_FIELD]
+        mask = found.get(MASK_FIELD)
+        return Upload(image, filename, None if mask is None else mask[0])
     if content_type.startswith("image/"):
         _check_declared_length(request, max_bytes, max_bytes)
-        return Upload(await _collect(request.content.iter_chunked(_CHUNK_BYTES), max_bytes), None)
+        chunks = request.content.iter_chunked(_CHUNK_BYTES)
+        return Upload(await _collect(chunks, max_bytes, _too_large("upload", max_bytes)), None)
     raise UploadError(
         415,
         f"expected a multipart/form-data upload with an {IMAGE_FIELD!r} field "
@@ -52,8 +68,8 @@ async def read_upload(request: web.Request, max_bytes: int) -> Upload:
     )
 
 
-def download_filename(client_filename: str | None, image_format: str) -> str:
-    """Name of the cleaned file: '<safe stem>-clearmark.<ext>', stem from the upload's name.
+def download_filename(client_filename: str | None, image_format: str, suffix: str) -> str:
+    """Name of a file sent back: '<safe stem>-<suffix>.<ext>', stem from the upload's name.
 
     The stem keeps only [A-Za-z0-9._-] so it is safe inside a quoted header value and
     on any file system; it falls back to 'image'.
@@ -63,31 +79,42 @@ def download_filename(client_filename: str | None, image_format: str) -> str:
     basename = re.split(r"[\\/]", unquote(client_filename or ""))[-1]
     stem = basename.rsplit(".", 1)[0] if "." in basename else basename
     safe_stem = _UNSAFE_FILENAME_CHARS.sub("_", stem).strip("._-")[:_MAX_STEM_CHARS]
-    return f"{safe_stem or 'image'}-clearmark.{FILE_EXTENSIONS[image_format]}"
+    return f"{safe_stem or 'image'}-{suffix}.{FILE_EXTENSIONS[image_format]}"
 
 
 def _check_declared_length(request: web.Request, limit: int, max_bytes: int) -> None:
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise _too_large(max_bytes)
+        raise UploadError(413, _too_large("upload", max_bytes))
 
 
-async def _read_multipart(request: web.Request, max_bytes: int) -> Upload:
-    # Fields before the image are read and dropped; together they share the overhead budget.
-    budget = max_bytes + MULTIPART_OVERHEAD_BYTES
+async def _read_multipart(
+    request: web.Request, max_bytes: int, files: tuple[str, ...]
+) -> dict[str, tuple[bytes, str | None]]:
+    """The bytes and client filename of the first field of each name in files."""
+    found: dict[str, tuple[bytes, str | None]] = {}
+    overhead_left = MULTIPART_OVERHEAD_BYTES
     try:
         reader = await request.multipart()
-        while (part := await reader.next()) is not None:
+        while len(found) < len(files) and (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise UploadError(400, "nested multipart bodies are not supported")
-            if part.name == IMAGE_FIELD:
-                data = await _collect(_part_chunks(part), min(max_bytes, budget))
-                return Upload(data, part.filename)
-            budget -= len(await _collect(_part_chunks(part), budget))
+            name = part.name
+            if name in files and name not in found:
+                what = "upload" if name == IMAGE_FIELD else name
+                data = await _collect(_part_chunks(part), max_bytes, _too_large(what, max_bytes))
+                found[name] = (data, part.filename)
+            else:
+                others = " and ".join(repr(file) for file in files)
+                too_large = (
+                    f"the form's fields other than {others} are larger than the limit of "
+                    f"{MULTIPART_OVERHEAD_BYTES:,} bytes"
+                )
+                overhead_left -= len(await _collect(_part_chunks(part), overhead_left, too_large))
     except ValueError:
         # aiohttp's multipart parser reports a missing boundary or broken framing this way.
         raise UploadError(400, "malformed multipart/form-data body") from None
-    raise UploadError(400, f"no image: the form has no {IMAGE_FIELD!r} field")
+    return found
 
 
 async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
@@ -95,15 +122,16 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _collect(chunks: AsyncIterator[bytes], max_bytes: int) -> bytes:
-    """Join chunks in memory, stopping with 413 as soon as more than max_bytes arrived."""
+async def _collect(chunks: AsyncIterator[bytes], max_bytes: int, too_large: str) -> bytes:
+    """Join chunks in memory, stopping with 413 and the message too_large as soon as more
+    than max_bytes arrived."""
     buffer = bytearray()
     async for chunk in chunks:
         buffer += chunk
         if len(buffer) > max_bytes:
-            raise _too_large(max_bytes)
+            raise UploadError(413, too_large)
     return bytes(buffer)
 
 
-def _too_large(max_bytes: int) -> UploadError:
-    return UploadError(413, f"upload is larger than the limit of {max_bytes:,} bytes")
+def _too_large(what: str, max_bytes: int) -> str:
+    return f"{what} is larger than the limit of {max_bytes:,} bytes"

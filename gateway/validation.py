@@ -10,7 +10,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image
+from PIL import ExifTags, Image
 
 # Pillow format name -> MIME type, for the formats the model handler encodes back.
 SUPPORTED_FORMATS: dict[str, str] = {
@@ -20,6 +20,9 @@ SUPPORTED_FORMATS: dict[str, str] = {
 }
 # Pillow format name -> extension of the cleaned file offered for download.
 FILE_EXTENSIONS: dict[str, str] = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+
+# EXIF orientations that turn the picture a quarter turn: its displayed width is its height.
+_QUARTER_TURNS = {5, 6, 7, 8}
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SIGNATURE = b"\xff\xd8\xff"
@@ -40,7 +43,8 @@ class UploadError(Exception):
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """An upload that decoded completely: Pillow format name, MIME type, size in pixels."""
+    """An upload that decoded completely: Pillow format name, MIME type, and its size in pixels
+    as displayed, EXIF orientation applied (the handler cleans the upright picture)."""
 
     format: str
     mime: str
@@ -60,19 +64,20 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
+def inspect_image(data: bytes, max_pixels: int, role: str = "image") -> ImageInfo:
     """Check an upload in a fixed order and describe it, or raise UploadError.
 
     400 empty, 415 not PNG/JPEG/WebP, 422 unreadable header, 413 more than max_pixels,
-    422 incomplete or corrupt pixel data. The last step decodes every pixel, so this is
-    CPU work: call it from an executor in async code.
+    422 incomplete or corrupt pixel data; role ("image", "mask") names the upload in the
+    messages. The last step decodes every pixel, so this is CPU work: call it from an
+    executor in async code.
     """
     if not data:
-        raise UploadError(400, "no image: the upload is empty")
+        raise UploadError(400, f"no {role}: the upload is empty")
     image_format = sniff_format(data)
     if image_format is None:
         supported = ", ".join(_display_name(name) for name in SUPPORTED_FORMATS)
-        raise UploadError(415, f"unsupported image format; supported formats are {supported}")
+        raise UploadError(415, f"unsupported {role} format; supported formats are {supported}")
     name = _display_name(image_format)
     try:
         # Our own pixel check below is authoritative; Pillow's bomb guard stays on as a
@@ -83,51 +88,101 @@ def inspect_image(data: bytes, max_pixels: int) -> ImageInfo:
             # formats=[...]: only the parser matching the signature ever sees the bytes.
             with Image.open(io.BytesIO(data), formats=[image_format]) as img:
                 width, height = img.size
-                _check_pixels(width, height, max_pixels)
+                _check_pixels(width, height, max_pixels, role)
                 try:
                     img.load()
+                    # After load: a PNG may keep its eXIf chunk behind the pixel data.
+                    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
                 except _PARSE_ERRORS:
                     raise UploadError(
-                        422, f"could not decode the {name} image: it is truncated or corrupt"
+                        422, f"could not decode the {name} {role}: it is truncated or corrupt"
                     ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UploadError(
             413,
-            f"image has more than {Image.MAX_IMAGE_PIXELS:,} pixels; "
+            f"{role} has more than {Image.MAX_IMAGE_PIXELS:,} pixels; "
             f"the limit is {max_pixels:,} pixels",
         ) from None
     except _PARSE_ERRORS:
-        raise UploadError(422, f"could not read the {name} header: the file is corrupt") from None
+        raise UploadError(
+            422, f"could not read the {name} header: the {role} file is corrupt"
+        ) from None
+    if orientation in _QUARTER_TURNS:
+        width, height = height, width
     return ImageInfo(image_format, SUPPORTED_FORMATS[image_format], width, height)
+
+
+def inspect_mask(data: bytes, image: ImageInfo, max_pixels: int) -> ImageInfo:
+    """Check a person's watermark mask like an image, then that it is the image's size.
+
+    Any supported format, greyscale or colour (the handler reads white, >= 128, as the
+    watermark); 422 when its displayed size differs from the image's. CPU work, as
+    inspect_image.
+    """
+    mask = inspect_image(data, max_pixels, role="mask")
+    if (mask.width, mask.height) != (image.width, image.height):
+        raise UploadError(
+            422,
+            f"the mask is {mask.width}x{mask.height} but the image is "
+            f"{image.width}x{image.height}; send a mask of the image's size",
+        )
+    return mask
 
 
 def result_mismatch(original: ImageInfo, data: bytes, content_type: str) -> str | None:
     """Why a cleaned image from the model does not match its input, or None if it does.
 
-    The handler promises the input's format and size back; anything else is a model bug.
-    Reads only the header, so this is cheap.
+    The handler promises the input's format and displayed size back. Reads only the header,
+    so this is cheap.
     """
-    if content_type != original.mime:
-        return f"model answered {content_type or 'no content type'}, expected {original.mime}"
+    return _answer_mismatch(original, data, content_type, original.format, "image", None)
+
+
+def mask_mismatch(original: ImageInfo, data: bytes, content_type: str) -> str | None:
+    """Why a predicted mask from the model does not fit its input, or None if it does.
+
+    The handler promises a greyscale ("L") PNG of the input's displayed size. Reads only the
+    header, so this is cheap.
+    """
+    return _answer_mismatch(original, data, content_type, "PNG", "mask", "L")
+
+
+def _answer_mismatch(
+    original: ImageInfo,
+    data: bytes,
+    content_type: str,
+    image_format: str,
+    role: str,
+    mode: str | None,
+) -> str | None:
+    """The model's answer must be image_format, of the original's size, and in mode when
+    one is given."""
+    mime = SUPPORTED_FORMATS[image_format]
+    if content_type != mime:
+        return f"model answered {content_type or 'no content type'}, expected {mime}"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=[original.format]) as img:
-                size = img.size
+            with Image.open(io.BytesIO(data), formats=[image_format]) as img:
+                size, answered_mode = img.size, img.mode
     except (*_PARSE_ERRORS, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        return f"model answered an unreadable {_display_name(original.format)} image"
+        return f"model answered an unreadable {_display_name(image_format)} {role}"
+    # The handler answers upright pixels without an orientation tag: the stored size is the
+    # displayed one, so the header is enough.
     expected = (original.width, original.height)
     if size != expected:
-        return f"model answered a {size[0]}x{size[1]} image, expected {expected[0]}x{expected[1]}"
+        return f"model answered a {size[0]}x{size[1]} {role}, expected {expected[0]}x{expected[1]}"
+    if mode is not None and answered_mode != mode:
+        return f"model answered a {answered_mode} {role}, expected mode {mode}"
     return None
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def _check_pixels(width: int, height: int, max_pixels: int, role: str) -> None:
     pixels = width * height
     if pixels > max_pixels:
         raise UploadError(
             413,
-            f"image is {width}x{height} = {pixels:,} pixels; the limit is {max_pixels:,} pixels",
+            f"{role} is {width}x{height} = {pixels:,} pixels; the limit is {max_pixels:,} pixels",
         )
 
 

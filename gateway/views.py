@@ -1,4 +1,4 @@
-"""HTTP routes: the upload page, the remove API and the health probes."""
+"""HTTP routes: the upload page, the remove and detect API and the health probes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiohttp import web
 from gateway.keys import ADMISSION, SETTINGS, TORCHSERVE
 from gateway.torchserve_client import TorchServeFailed
 from gateway.upload import download_filename, read_upload
-from gateway.validation import inspect_image, result_mismatch
+from gateway.validation import inspect_image, inspect_mask, mask_mismatch, result_mismatch
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -34,23 +34,55 @@ async def index(request: web.Request) -> web.Response:
 
 @routes.post("/api/v1/remove")
 async def remove(request: web.Request) -> web.Response:
-    """Clean one image: multipart field `image` or a raw image/* body; same format back."""
+    """Clean one image: multipart field `image` or a raw image/* body; same format back.
+
+    A multipart `mask` field (the image's size, white = watermark) replaces the model's
+    detection.
+    """
     settings = request.app[SETTINGS]
     with request.app[ADMISSION].slot():
-        upload = await read_upload(request, settings.max_upload_bytes)
+        upload = await read_upload(request, settings.max_upload_bytes, with_mask=True)
         loop = asyncio.get_running_loop()
-        # A full decode of up to max_pixels: keep it off the event loop.
+        # Full decodes of up to max_pixels: keep them off the event loop.
         info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
-        torchserve = request.app[TORCHSERVE]
-        cleaned, content_type = await torchserve.remove_watermark(upload.data, info.mime)
-    problem = result_mismatch(info, cleaned, content_type)
+        mask_mime = None
+        if upload.mask is not None:
+            mask_info = await loop.run_in_executor(
+                None, inspect_mask, upload.mask, info, settings.max_pixels
+            )
+            mask_mime = mask_info.mime
+        cleaned, content_type = await request.app[TORCHSERVE].remove_watermark(
+            upload.data, info.mime, upload.mask, mask_mime
+        )
+    _check_answer(result_mismatch(info, cleaned, content_type))
+    return _inline(cleaned, info.mime, download_filename(upload.filename, info.format, "clearmark"))
+
+
+@routes.post("/api/v1/detect")
+async def detect(request: web.Request) -> web.Response:
+    """The predicted watermark mask of one image (multipart field `image` or a raw image/*
+    body): a greyscale PNG of its size, 255 where the watermark is, 0 elsewhere."""
+    settings = request.app[SETTINGS]
+    with request.app[ADMISSION].slot():
+        upload = await read_upload(request, settings.max_upload_bytes, with_mask=False)
+        loop = asyncio.get_running_loop()
+        info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
+        mask, content_type = await request.app[TORCHSERVE].detect_watermark(upload.data, info.mime)
+    _check_answer(mask_mismatch(info, mask, content_type))
+    return _inline(mask, content_type, download_filename(upload.filename, "PNG", "mask"))
+
+
+def _check_answer(problem: str | None) -> None:
     if problem is not None:
         logger.warning("rejected the model's answer: %s", problem)
         raise TorchServeFailed(problem)
-    filename = download_filename(upload.filename, info.format)
+
+
+def _inline(body: bytes, mime: str, filename: str) -> web.Response:
+    """An image answer the browser shows, under filename when saved, and never caches."""
     return web.Response(
-        body=cleaned,
-        content_type=info.mime,
+        body=body,
+        content_type=mime,
         headers={
             "Content-Disposition": f'inline; filename="{filename}"',
             "Cache-Control": "no-store",

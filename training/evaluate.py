@@ -1,15 +1,16 @@
 """The evaluate stage: score a checkpoint on held-out photos marked with held-out fonts and logos.
 
-Three methods are scored by the same code on the same images: the model, the watermarked input
-itself, and OpenCV's Telea inpainting given the TRUE mask (what inpainting tools do at best).
-Three sets:
+Everything is scored as the service runs it (handler/engine.py with the settings of
+handler/model-config.yaml: bfloat16, coarse-to-fine detection, regions, restoration), and
+four methods by the same code on the same images: clearmark, clearmark's restoration stage
+given the TRUE mask, the watermarked input itself, and OpenCV's Telea inpainting given the TRUE
+mask (what inpainting tools do at best). Three sets:
 
 - ``protocol_256``: ``count`` images of ``crop_size`` (256, the papers' protocol), the styles
-  taking turns, scored overall and per style;
+  taking turns, scored overall and per style, with detection F1/IoU/precision/recall;
 - ``full_resolution``: ``full_count`` marks on the whole held-out photos of at least
-  ``full_min_megapixels``, at their own size, run whole and as the service runs them (region
-  by region, handler/engine.py, with the settings of handler/model-config.yaml);
-- ``clean_photos``: ``clean_count`` watermark-free images: how much the model changes them.
+  ``full_min_megapixels``, at their own size, the styles taking turns;
+- ``clean_photos``: ``clean_count`` watermark-free images: how much the service changes them.
 
 Writes ``metrics/eval.json``, ``metrics/examples/`` (watermarked/clean pairs to try the service
 with, and grid.png: input | output | predicted mask | clean, one row per style) and
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,90 +43,77 @@ from training.examples import (
     load_marks,
     load_photo_folder,
     random_crop,
-    to_tensor,
-    to_uint8,
     validation_examples,
 )
-from training.metrics import clean_photo_scores, image_scores, psnr, summarise
+from training.metrics import clean_photo_scores, image_scores, summarise
 from training.model import WatermarkRemover
 from training.model import predict as run_model
 from training.report import eval_table
 from training.synth import STYLES, MarkAssets, WatermarkedExample, add_watermark, unmarked
 
 EXAMPLE_PAIRS = 3  # watermarked/clean pairs written out for trying the service
-METHODS = ("model", "input", "telea_true_mask")
-
-
-@torch.inference_mode()
-def predict(model: WatermarkRemover, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """One (H, W, 3) uint8 image -> (output uint8 (H, W, 3), predicted mask bool (H, W))."""
-    tensor = to_tensor([image])
-    pred = run_model(model, tensor)
-    output = pred.mask * pred.restored + (1 - pred.mask) * tensor
-    return to_uint8(output)[0], pred.mask[0, 0].numpy() > 0.5
+# What is scored on every marked image, by the same code:
+# - "model": clearmark as served (detection, regions, restoration, composite: handler/engine.py
+#   with the handler's settings);
+# - "restore_true_mask": clearmark's restoration stage alone, given the true mask;
+# - "input": the watermarked image itself (do nothing);
+# - "telea_true_mask": OpenCV Telea inpainting given the true mask.
+METHODS = ("model", "restore_true_mask", "input", "telea_true_mask")
 
 
 def score_marked(
-    model: WatermarkRemover, examples: Sequence[WatermarkedExample]
+    engine: Engine, examples: Sequence[WatermarkedExample]
 ) -> tuple[dict[str, Any], list[np.ndarray], list[np.ndarray]]:
-    """Every method on every example: overall and per-style means, plus the model's outputs and
-    predicted masks."""
+    """Every method on every example: overall and per-style means, plus clearmark's outputs and
+    final masks."""
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
-    outputs, masks = [], []
+    outputs, masks, tile_shares = [], [], []
     for ex in examples:
-        output, predicted_mask = predict(model, ex.watermarked)
-        outputs.append(output)
-        masks.append(predicted_mask)
-        rows["model"].append(image_scores(output, ex.clean, ex.mask, predicted_mask))
+        [served] = engine.clean([ex.watermarked])
+        [given] = engine.clean([ex.watermarked], [ex.mask])
+        outputs.append(served.output)
+        masks.append(served.mask)
+        height, width = ex.watermarked.shape[:2]
+        tiles = len(tile_origins(height, width, engine.regions.tile))
+        tile_shares.append(1.0 if served.tiles is None else len(served.tiles) / tiles)
+        rows["model"].append(image_scores(served.output, ex.clean, ex.mask, served.mask))
+        rows["restore_true_mask"].append(image_scores(given.output, ex.clean, ex.mask))
         rows["input"].append(image_scores(ex.watermarked, ex.clean, ex.mask))
         telea = telea_inpaint(ex.watermarked, ex.mask)
         rows["telea_true_mask"].append(image_scores(telea, ex.clean, ex.mask))
     styles = sorted({ex.style for ex in examples}, key=STYLES.index)
-    result: dict[str, Any] = {m: summarise(rows[m]) for m in METHODS}
+    result = method_summaries(rows)
     result["per_style"] = {
-        style: {
-            m: summarise([r for r, ex in zip(rows[m], examples, strict=True) if ex.style == style])
-            for m in METHODS
-        }
+        style: method_summaries(
+            {
+                m: [r for r, ex in zip(rows[m], examples, strict=True) if ex.style == style]
+                for m in METHODS
+            }
+        )
         for style in styles
     }
     result["examples"] = len(examples)
-    result["psnr_gain"] = result["model"]["psnr"] - result["input"]["psnr"]
+    result["tile_share"] = float(np.mean(tile_shares))
     return result, outputs, masks
 
 
-def score_served(
-    engine: Engine,
-    examples: Sequence[WatermarkedExample],
-    whole_outputs: Sequence[np.ndarray],
-) -> dict[str, float]:
-    """The examples cleaned as the service cleans them (``engine``: handler/engine.py with the
-    handler's settings): scores, the share of tiles restored (1 where it ran whole), and PSNR
-    against the plain whole-image output (high: no seams, and the serving precision costs
-    nothing)."""
-    rows = []
-    for ex, whole_output in zip(examples, whole_outputs, strict=True):
-        [cleaned] = engine.clean([to_tensor([ex.watermarked])[0]])
-        served = to_uint8(cleaned.output[None])[0]
-        height, width = served.shape[:2]
-        tiles = len(tile_origins(height, width, engine.regions.tile))
-        rows.append({
-            **image_scores(served, ex.clean, ex.mask),
-            "tile_share": 1.0 if cleaned.tiles is None else len(cleaned.tiles) / tiles,
-            "psnr_to_whole": psnr(served, whole_output),
-        })  # fmt: skip
-    return summarise(rows)
+def method_summaries(rows: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    """Each method's means, clearmark's PSNR gain over the input, and ``gap_closed``: the share
+    of the PSNR distance from the input to Telea with the true mask that clearmark covers."""
+    summary: dict[str, Any] = {m: summarise(rows[m]) for m in METHODS}
+    summary["psnr_gain"] = summary["model"]["psnr"] - summary["input"]["psnr"]
+    gap = summary["telea_true_mask"]["psnr"] - summary["input"]["psnr"]
+    summary["gap_closed"] = summary["psnr_gain"] / gap if gap > 0 else math.nan
+    return summary
 
 
 def score_clean(engine: Engine, photos: Sequence[np.ndarray]) -> dict[str, float]:
-    """Mean change and predicted mask coverage on watermark-free images (0..255 units, 0..1),
+    """Mean change and final mask coverage on watermark-free images (0..255 units, 0..1),
     cleaned as the service cleans them (``engine``)."""
     rows = []
-    with torch.inference_mode():
-        for photo in photos:
-            [(output, mask)] = engine.whole([to_tensor([photo])[0]])
-            predicted_mask = mask[0].numpy() > 0.5
-            rows.append(clean_photo_scores(to_uint8(output[None])[0], photo, predicted_mask))
+    for photo in photos:
+        [cleaned] = engine.clean([photo])
+        rows.append(clean_photo_scores(cleaned.output, photo, cleaned.mask))
     return {**summarise(rows), "examples": len(rows)}
 
 
@@ -158,7 +147,7 @@ def model_cost(model: WatermarkRemover, side: int = 1024) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
-        remove_watermark(model, torch.zeros(1, 3, side, side))
+        run_model(model, torch.zeros(1, 3, side, side))
     return {
         "parameters": sum(p.numel() for p in model.parameters()),
         "gflop_per_megapixel": counter.get_total_flops() / 1e9 / (side * side / 1e6),
@@ -187,33 +176,26 @@ def evaluate(
 ) -> tuple[dict[str, Any], list[WatermarkedExample], list[np.ndarray], list[np.ndarray]]:
     """All three sets from the evaluate section of params.yaml; also returns the 256x256
     examples with the model's outputs and masks (for the pictures)."""
+    cost = model_cost(model)
+    # The service's engine: it takes the model over (channels-last, eval mode).
+    engine = Engine.from_settings(model, torch.device("cpu"), serving)
     examples = validation_examples(
         val_photos, assets, params["count"], params["crop_size"], params["seed"]
     )
-    protocol, outputs, masks = score_marked(model, examples)
+    protocol, outputs, masks = score_marked(engine, examples)
     large = [
         p for p in val_photos if p.shape[0] * p.shape[1] >= params["full_min_megapixels"] * 1e6
     ]
     if not large:
         raise ValueError(f"no held-out photo has {params['full_min_megapixels']} megapixels")
     full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
-    full, full_outputs, _ = score_marked(model, full_examples)
+    full, _, _ = score_marked(engine, full_examples)
     full["megapixels"] = float(np.mean([ex.clean.size / 3e6 for ex in full_examples]))
-    # The service's engine, built here: it takes the model over (channels-last), and the plain
-    # whole-image scores above are meant to see the model as loaded.
-    engine = Engine.from_settings(model, torch.device("cpu"), serving)
-    full["served"] = score_served(engine, full_examples, full_outputs)
-    full["served_psnr_gain"] = full["served"]["psnr"] - full["input"]["psnr"]
     clean = score_clean(
         engine,
         clean_examples(val_photos, params["clean_count"], params["crop_size"], params["seed"]),
     )
-    summary = {
-        "protocol_256": protocol,
-        "full_resolution": full,
-        "clean_photos": clean,
-        **model_cost(model),
-    }
+    summary = {"protocol_256": protocol, "full_resolution": full, "clean_photos": clean, **cost}
     return summary, examples, outputs, masks
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import FormData, web
+from aiohttp import BodyPartReader, FormData, hdrs, web
 from aiohttp.test_utils import TestClient, TestServer
-from PIL import Image
+from PIL import ExifTags, Image, ImageOps
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -26,31 +26,49 @@ MAX_PIXELS = 300 * 300
 INFERENCE_TIMEOUT_S = 0.5
 
 # What the fake TorchServe does with the next predictions request.
-SUCCESS = "success"  # echo the image back, like a model that changes nothing
+SUCCESS = "success"  # remove: the image back unchanged; detect: fake_mask of its size
 REJECT_422 = "reject_422"  # the handler refuses the item
 BUSY_503 = "busy_503"  # TorchServe: no worker / queue full
 FAIL_500 = "fail_500"  # worker crashed
 NOT_FOUND_404 = "not_found_404"  # model not registered (yet)
 SLOW = "slow"  # answers after the gateway's timeout
-WRONG_SIZE = "wrong_size"  # answers an image of another size
-WRONG_TYPE = "wrong_type"  # answers the image labelled as another type
+WRONG_SIZE = "wrong_size"  # answers an image (or mask) of another size
+WRONG_TYPE = "wrong_type"  # answers the image (or mask) labelled as another type
+JPEG_MASK = "jpeg_mask"  # detect: answers a JPEG labelled image/png
+RGB_MASK = "rgb_mask"  # detect: answers the mask as an RGB PNG
 
 HANDLER_422_MESSAGE = "image has no detectable watermark region"
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """One predictions request as the fake received it: each part's bytes and content type."""
+
+    task: str
+    image_mime: str
+    image: bytes
+    mask_mime: str | None = None
+    mask: bytes | None = None
+
+
 @dataclass
 class FakeTorchServe:
-    """TorchServe's predictions route with a behaviour each test can set."""
+    """TorchServe's predictions route with a behaviour each test can set.
+
+    It takes what the handler takes from the gateway: multipart parts `image`, optionally
+    `mask`, and `task` ("remove" or "detect").
+    """
 
     mode: str = SUCCESS
-    received: list[tuple[str, bytes]] = field(default_factory=list)
+    received: list[Prediction] = field(default_factory=list)
     url: str = ""
 
     async def predictions(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.received.append((request.content_type, body))
-        if self.mode == SUCCESS:
-            return web.Response(body=body, content_type=request.content_type)
+        prediction = await _read_prediction(request)
+        self.received.append(prediction)
+        image = prediction.image
+        if self.mode == SLOW:
+            await asyncio.sleep(INFERENCE_TIMEOUT_S * 4)
         if self.mode == REJECT_422:
             return web.json_response({"error": HANDLER_422_MESSAGE}, status=422)
         if self.mode == BUSY_503:
@@ -59,17 +77,54 @@ class FakeTorchServe:
             return _torchserve_error(500, "InternalServerException", "Worker died.")
         if self.mode == NOT_FOUND_404:
             return _torchserve_error(404, "ModelNotFoundException", "Model not found: clearmark")
-        if self.mode == SLOW:
-            await asyncio.sleep(INFERENCE_TIMEOUT_S * 4)
-            return web.Response(body=body, content_type=request.content_type)
+        if prediction.task == "detect":
+            return self._detect(image)
+        if self.mode in (SUCCESS, SLOW):
+            return web.Response(body=upright(image), content_type=prediction.image_mime)
         if self.mode == WRONG_SIZE:
-            with Image.open(io.BytesIO(body)) as img:
+            with Image.open(io.BytesIO(image)) as img:
                 image_format = img.format
             wrong = encode("RGB", (7, 5), image_format or "PNG")
-            return web.Response(body=wrong, content_type=request.content_type)
+            return web.Response(body=wrong, content_type=prediction.image_mime)
         if self.mode == WRONG_TYPE:
-            return web.Response(body=body, content_type="application/octet-stream")
-        raise AssertionError(f"unknown fake mode {self.mode}")
+            return web.Response(body=image, content_type="application/octet-stream")
+        raise AssertionError(f"unknown fake mode {self.mode} for remove")
+
+    def _detect(self, image: bytes) -> web.Response:
+        size = displayed_size(image)
+        if self.mode in (SUCCESS, SLOW):
+            return web.Response(body=fake_mask(size), content_type="image/png")
+        if self.mode == WRONG_SIZE:
+            return web.Response(body=fake_mask((7, 5)), content_type="image/png")
+        if self.mode == WRONG_TYPE:
+            return web.Response(body=fake_mask(size), content_type="application/octet-stream")
+        if self.mode == JPEG_MASK:
+            return web.Response(body=encode("L", size, "JPEG"), content_type="image/png")
+        if self.mode == RGB_MASK:
+            return web.Response(body=encode("RGB", size, "PNG"), content_type="image/png")
+        raise AssertionError(f"unknown fake mode {self.mode} for detect")
+
+
+async def _read_prediction(request: web.Request) -> Prediction:
+    """The parts of a predictions request, read in memory; an AssertionError (a 500, which
+    the gateway reports as 502) when the request breaks the handler's contract."""
+    assert request.content_type == "multipart/form-data", request.content_type
+    parts: dict[str, tuple[str, bytes]] = {}
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        assert isinstance(part, BodyPartReader)
+        assert part.name is not None
+        assert part.name not in parts, f"part {part.name!r} sent twice"
+        parts[part.name] = (part.headers.get(hdrs.CONTENT_TYPE, ""), bytes(await part.read()))
+    assert set(parts) <= {"image", "mask", "task"}, sorted(parts)
+    task = parts["task"][1].decode()
+    assert task in ("remove", "detect"), task
+    image_mime, image = parts["image"]
+    if "mask" not in parts:
+        return Prediction(task, image_mime, image)
+    assert task == "remove", "only remove takes a mask"
+    mask_mime, mask = parts["mask"]
+    return Prediction(task, image_mime, image, mask_mime, mask)
 
 
 def _torchserve_error(status: int, kind: str, message: str) -> web.Response:
@@ -144,4 +199,60 @@ def multipart(data: bytes, filename: str, content_type: str, name: str = "image"
     """A multipart form with one file field, as a browser would send it."""
     form = FormData()
     form.add_field(name, data, filename=filename, content_type=content_type)
+    return form
+
+
+def displayed_size(data: bytes) -> tuple[int, int]:
+    """Width and height of encoded image bytes once EXIF orientation is applied."""
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        if img.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8):
+            return height, width
+        return width, height
+
+
+def upright(data: bytes) -> bytes:
+    """What the handler answers for remove, for a model that changes nothing: the same bytes,
+    or re-encoded upright without the tag when EXIF orientation turns the picture."""
+    with Image.open(io.BytesIO(data)) as img:
+        if img.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+            return data
+        image_format = img.format or "PNG"
+        turned = ImageOps.exif_transpose(img)
+    buffer = io.BytesIO()
+    turned.save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def fake_mask(size: tuple[int, int]) -> bytes:
+    """The fake model's watermark mask: a greyscale PNG, its left half 255, the rest 0."""
+    width, height = size
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (0, 0, width // 2, height))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def rotated_jpeg(size: tuple[int, int]) -> bytes:
+    """A JPEG stored at size whose EXIF orientation (6) displays it a quarter turn round."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    gray = Image.frombytes("L", size, random.Random(0).randbytes(size[0] * size[1]))
+    buffer = io.BytesIO()
+    gray.convert("RGB").save(buffer, format="JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def multipart_with_mask(
+    image: bytes, mask: bytes, *, mask_first: bool = False, mask_type: str = "image/png"
+) -> FormData:
+    """A form with the `image` field and a `mask` field, in the order asked for."""
+    fields = [
+        ("image", image, "photo.png", "image/png"),
+        ("mask", mask, "mask.png", mask_type),
+    ]
+    form = FormData()
+    for name, data, filename, content_type in reversed(fields) if mask_first else fields:
+        form.add_field(name, data, filename=filename, content_type=content_type)
     return form

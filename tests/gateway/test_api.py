@@ -16,8 +16,12 @@ from tests.gateway.conftest import (
     AiohttpClient,
     FakeTorchServe,
     GatewayClient,
+    Prediction,
     encode,
+    fake_mask,
     multipart,
+    multipart_with_mask,
+    rotated_jpeg,
 )
 
 IMAGES = [
@@ -61,7 +65,7 @@ async def test_multipart_upload_returns_cleaned_image(
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     # TorchServe got exactly the uploaded bytes, labelled with their sniffed type.
-    assert fake_torchserve.received == [(mime, image)]
+    assert fake_torchserve.received == [Prediction("remove", mime, image)]
 
 
 @pytest.mark.parametrize(("mode", "image_format", "mime", "ext"), IMAGES)
@@ -82,7 +86,7 @@ async def test_raw_body_upload_returns_cleaned_image(
     assert _decoded_size(await response.read(), image_format) == SIZE
     assert response.headers["Content-Disposition"] == f'inline; filename="image-clearmark.{ext}"'
     assert response.headers["Cache-Control"] == "no-store"
-    assert fake_torchserve.received == [(mime, image)]
+    assert fake_torchserve.received == [Prediction("remove", mime, image)]
 
 
 async def test_declared_type_does_not_override_sniffed_format(
@@ -94,7 +98,7 @@ async def test_declared_type_does_not_override_sniffed_format(
 
     assert response.status == 200
     assert response.content_type == "image/jpeg"
-    assert fake_torchserve.received == [("image/jpeg", jpeg)]
+    assert fake_torchserve.received == [Prediction("remove", "image/jpeg", jpeg)]
 
 
 async def test_only_the_image_field_is_used(
@@ -107,7 +111,109 @@ async def test_only_the_image_field_is_used(
     response = await client.post("/api/v1/remove", data=form)
 
     assert response.status == 200
-    assert fake_torchserve.received == [("image/png", image)]
+    assert fake_torchserve.received == [Prediction("remove", "image/png", image)]
+
+
+MASKS = [
+    pytest.param("L", "PNG", "image/png", id="grey-png"),
+    pytest.param("RGB", "JPEG", "image/jpeg", id="rgb-jpeg"),
+    pytest.param("RGB", "WEBP", "image/webp", id="rgb-webp"),
+]
+
+
+@pytest.mark.parametrize("mask_first", [False, True], ids=["image-first", "mask-first"])
+@pytest.mark.parametrize(("mask_mode", "mask_format", "mask_mime"), MASKS)
+async def test_mask_is_forwarded_with_the_image(
+    client: GatewayClient,
+    fake_torchserve: FakeTorchServe,
+    mask_first: bool,
+    mask_mode: str,
+    mask_format: str,
+    mask_mime: str,
+) -> None:
+    image = encode("RGB", SIZE, "PNG")
+    mask = encode(mask_mode, SIZE, mask_format)
+    # The declared type is the client's word; the forwarded one is sniffed from the bytes.
+    form = multipart_with_mask(image, mask, mask_first=mask_first, mask_type="image/png")
+
+    response = await client.post("/api/v1/remove", data=form)
+
+    assert response.status == 200
+    assert response.content_type == "image/png"
+    assert response.headers["Content-Disposition"] == 'inline; filename="photo-clearmark.png"'
+    assert fake_torchserve.received == [Prediction("remove", "image/png", image, mask_mime, mask)]
+
+
+@pytest.mark.parametrize(("mode", "image_format", "mime", "ext"), IMAGES)
+async def test_detect_returns_the_predicted_mask(
+    client: GatewayClient,
+    fake_torchserve: FakeTorchServe,
+    mode: str,
+    image_format: str,
+    mime: str,
+    ext: str,
+) -> None:
+    image = encode(mode, SIZE, image_format)
+
+    response = await client.post(
+        "/api/v1/detect", data=multipart(image, f"holiday photo.{ext}", mime)
+    )
+
+    assert response.status == 200
+    assert response.content_type == "image/png"
+    body = await response.read()
+    assert body == fake_mask(SIZE)
+    with Image.open(io.BytesIO(body)) as mask:
+        assert (mask.format, mask.mode, mask.size) == ("PNG", "L", SIZE)
+        assert mask.getextrema() == (0, 255)
+    assert response.headers["Content-Disposition"] == 'inline; filename="holiday_photo-mask.png"'
+    assert response.headers["Cache-Control"] == "no-store"
+    assert fake_torchserve.received == [Prediction("detect", mime, image)]
+
+
+async def test_detect_takes_a_raw_body(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    jpeg = encode("RGB", SIZE, "JPEG")
+
+    response = await client.post("/api/v1/detect", data=jpeg, headers={"Content-Type": "image/png"})
+
+    assert response.status == 200
+    assert await response.read() == fake_mask(SIZE)
+    assert response.headers["Content-Disposition"] == 'inline; filename="image-mask.png"'
+    assert fake_torchserve.received == [Prediction("detect", "image/jpeg", jpeg)]
+
+
+async def test_detect_drops_a_mask_field(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    image = encode("RGB", SIZE, "PNG")
+    form = multipart_with_mask(image, encode("L", SIZE, "PNG"))
+
+    response = await client.post("/api/v1/detect", data=form)
+
+    assert response.status == 200
+    assert fake_torchserve.received == [Prediction("detect", "image/png", image)]
+
+
+async def test_sizes_are_compared_as_displayed_after_exif_orientation(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    # A phone portrait: stored 64x48, shown (and cleaned by the handler) upright as 48x64.
+    photo = rotated_jpeg(SIZE)
+    upright_size = (SIZE[1], SIZE[0])
+    mask = encode("L", upright_size, "PNG")
+
+    cleaned = await client.post("/api/v1/remove", data=multipart_with_mask(photo, mask))
+    detected = await client.post(
+        "/api/v1/detect", data=photo, headers={"Content-Type": "image/jpeg"}
+    )
+
+    assert cleaned.status == 200
+    assert _decoded_size(await cleaned.read(), "JPEG") == upright_size
+    assert detected.status == 200
+    assert await detected.read() == fake_mask(upright_size)
+    assert [p.mask for p in fake_torchserve.received] == [mask, None]
 
 
 async def test_healthz_does_not_call_torchserve(
@@ -127,9 +233,9 @@ async def test_readyz_sends_a_real_image(
 
     assert response.status == 200
     assert await response.json() == {"status": "ready"}
-    [(mime, probe)] = fake_torchserve.received
-    assert mime == "image/png"
-    assert _decoded_size(probe, "PNG") == (8, 8)
+    [probe] = fake_torchserve.received
+    assert (probe.task, probe.image_mime, probe.mask) == ("remove", "image/png", None)
+    assert _decoded_size(probe.image, "PNG") == (8, 8)
 
 
 async def test_readyz_503_when_model_busy(

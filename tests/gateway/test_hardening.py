@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 
@@ -19,9 +20,11 @@ from tests.gateway.conftest import (
     BUSY_503,
     FAIL_500,
     HANDLER_422_MESSAGE,
+    JPEG_MASK,
     MAX_UPLOAD_BYTES,
     NOT_FOUND_404,
     REJECT_422,
+    RGB_MASK,
     SLOW,
     SUCCESS,
     WRONG_SIZE,
@@ -31,10 +34,12 @@ from tests.gateway.conftest import (
     GatewayClient,
     encode,
     multipart,
+    multipart_with_mask,
     png_claiming_size,
 )
 
 REMOVE = "/api/v1/remove"
+DETECT = "/api/v1/detect"
 SIZE = (64, 48)
 
 
@@ -113,7 +118,8 @@ async def test_garbage_labelled_png_is_415(client: GatewayClient) -> None:
 async def test_multipart_declared_over_cap_is_413_before_reading(
     client: GatewayClient, fake_torchserve: FakeTorchServe
 ) -> None:
-    too_big = b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
+    # remove takes an image and a mask: room for two files and the overhead.
+    too_big = b"\x89PNG\r\n\x1a\n" + bytes(2 * MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES)
     response = await _post_png(client, too_big)
 
     assert f"limit of {MAX_UPLOAD_BYTES:,} bytes" in await _error(response, 413)
@@ -197,6 +203,145 @@ async def test_corrupt_header_is_422(client: GatewayClient) -> None:
     response = await _post_png(client, corrupt)
 
     assert "could not read the PNG header" in await _error(response, 422)
+
+
+# --- the mask sent with an image to remove -------------------------------------------
+
+
+async def _post_with_mask(client: GatewayClient, mask: bytes) -> ClientResponse:
+    return await client.post(REMOVE, data=multipart_with_mask(encode("RGB", SIZE, "PNG"), mask))
+
+
+async def test_mask_of_another_size_is_422(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    response = await _post_with_mask(client, encode("L", (100, 80), "PNG"))
+
+    assert await _error(response, 422) == (
+        "the mask is 100x80 but the image is 64x48; send a mask of the image's size"
+    )
+    assert fake_torchserve.received == []
+
+
+@pytest.mark.parametrize(
+    ("mask", "message"),
+    [
+        (encode("L", SIZE, "PNG")[:200], "could not decode the PNG mask"),
+        (b"\x89PNG\r\n\x1a\n" + b"\xff" * 40, "could not read the PNG header: the mask file"),
+    ],
+    ids=["truncated", "corrupt-header"],
+)
+async def test_undecodable_mask_is_422(
+    client: GatewayClient, fake_torchserve: FakeTorchServe, mask: bytes, message: str
+) -> None:
+    response = await _post_with_mask(client, mask)
+
+    assert message in await _error(response, 422)
+    assert fake_torchserve.received == []
+
+
+async def test_gif_mask_is_415(client: GatewayClient, fake_torchserve: FakeTorchServe) -> None:
+    response = await _post_with_mask(client, encode("P", SIZE, "GIF"))
+
+    message = await _error(response, 415)
+    assert message == "unsupported mask format; supported formats are PNG, JPEG, WebP"
+    assert fake_torchserve.received == []
+
+
+async def test_empty_mask_field_is_400(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    response = await _post_with_mask(client, b"")
+
+    assert await _error(response, 400) == "no mask: the upload is empty"
+    assert fake_torchserve.received == []
+
+
+async def test_mask_over_cap_is_413(client: GatewayClient, fake_torchserve: FakeTorchServe) -> None:
+    # Image and mask together fit the form's allowance: only counting the mask's bytes
+    # catches it.
+    response = await _post_with_mask(client, b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES))
+
+    message = await _error(response, 413)
+    assert message == f"mask is larger than the limit of {MAX_UPLOAD_BYTES:,} bytes"
+    assert fake_torchserve.received == []
+
+
+async def test_mask_with_too_many_pixels_is_413_before_its_size_is_compared(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    response = await _post_with_mask(client, encode("L", (400, 400), "JPEG"))
+
+    assert "mask is 400x400 = 160,000 pixels" in await _error(response, 413)
+    assert fake_torchserve.received == []
+
+
+async def test_bad_image_is_reported_before_the_mask(client: GatewayClient) -> None:
+    form = multipart_with_mask(encode("P", SIZE, "GIF"), encode("L", (100, 80), "PNG"))
+    response = await client.post(REMOVE, data=form)
+
+    assert "unsupported image format" in await _error(response, 415)
+
+
+async def test_other_fields_share_the_overhead_allowance(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    form = multipart(encode("RGB", SIZE, "PNG"), "photo.png", "image/png")
+    form.add_field("comment", "x" * (MULTIPART_OVERHEAD_BYTES // 2))
+    form.add_field("notes", "x" * (MULTIPART_OVERHEAD_BYTES // 2 + 1))
+    response = await client.post(REMOVE, data=form)
+
+    assert await _error(response, 413) == (
+        "the form's fields other than 'image' and 'mask' are larger than the limit of "
+        f"{MULTIPART_OVERHEAD_BYTES:,} bytes"
+    )
+    assert fake_torchserve.received == []
+
+
+async def test_mask_without_its_type_is_refused_by_the_client() -> None:
+    async with aiohttp.ClientSession() as session:
+        torchserve = TorchServeClient(session, "http://127.0.0.1:9", "clearmark", 0.5)
+        with pytest.raises(ValueError, match="MIME type"):
+            await torchserve.remove_watermark(b"image", "image/png", b"mask")
+
+
+# --- detect refuses what remove refuses ----------------------------------------------
+
+
+# (bytes, raw body's Content-Type or None for a form, form field, status)
+BAD_UPLOADS = [
+    pytest.param(encode("RGB", SIZE, "PNG"), None, "file", 400, id="no-image-field"),
+    pytest.param(b"", None, "image", 400, id="empty-field"),
+    pytest.param(b"", "image/png", None, 400, id="empty-body"),
+    pytest.param(b"not a form", "multipart/form-data", None, 400, id="malformed-form"),
+    pytest.param(b"hello", "text/plain", None, 415, id="text-body"),
+    pytest.param(encode("P", SIZE, "GIF"), None, "image", 415, id="gif"),
+    pytest.param(b"\x89PNG\r\n\x1a\n" + bytes(MAX_UPLOAD_BYTES), None, "image", 413, id="bytes"),
+    pytest.param(encode("RGB", (400, 400), "JPEG"), "image/jpeg", None, 413, id="pixels"),
+    pytest.param(encode("RGB", SIZE, "PNG")[:300], "image/png", None, 422, id="truncated"),
+    pytest.param(png_claiming_size(64, 48)[:20], None, "image", 422, id="corrupt-header"),
+]
+
+
+@pytest.mark.parametrize(("data", "content_type", "field", "status"), BAD_UPLOADS)
+async def test_detect_refuses_uploads_as_remove_does(
+    client: GatewayClient,
+    fake_torchserve: FakeTorchServe,
+    data: bytes,
+    content_type: str | None,
+    field: str | None,
+    status: int,
+) -> None:
+    async def post(path: str) -> ClientResponse:
+        if field is None:
+            return await client.post(path, data=data, headers={"Content-Type": str(content_type)})
+        return await client.post(path, data=multipart(data, "photo.png", "image/png", field))
+
+    removed = await post(REMOVE)
+    detected = await post(DETECT)
+
+    assert await _error(detected, status) == await _error(removed, status)
+    assert fake_torchserve.received == []
 
 
 # --- TorchServe failures -------------------------------------------------------------
@@ -298,10 +443,74 @@ async def test_wrong_content_type_answer_is_502(
     assert "application/octet-stream, expected image/png" in await _error(response, 502)
 
 
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        (WRONG_SIZE, "model answered a 7x5 mask, expected 64x48"),
+        (WRONG_TYPE, "model answered application/octet-stream, expected image/png"),
+        (JPEG_MASK, "model answered an unreadable PNG mask"),
+        (RGB_MASK, "model answered a RGB mask, expected mode L"),
+    ],
+)
+async def test_detect_answer_that_is_not_a_mask_of_the_image_is_502(
+    client: GatewayClient, fake_torchserve: FakeTorchServe, mode: str, message: str
+) -> None:
+    fake_torchserve.mode = mode
+    response = await client.post(
+        DETECT, data=multipart(encode("RGB", SIZE, "PNG"), "a.png", "image/png")
+    )
+
+    assert await _error(response, 502) == message
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "message"),
+    [
+        (REJECT_422, 422, HANDLER_422_MESSAGE),
+        (BUSY_503, 503, "the model is busy or not loaded; try again shortly"),
+        (FAIL_500, 502, "the model failed on this image (500)"),
+    ],
+)
+async def test_detect_maps_torchserve_failures_as_remove_does(
+    client: GatewayClient, fake_torchserve: FakeTorchServe, mode: str, status: int, message: str
+) -> None:
+    fake_torchserve.mode = mode
+    response = await client.post(
+        DETECT, data=encode("RGB", SIZE, "PNG"), headers={"Content-Type": "image/png"}
+    )
+
+    assert await _error(response, status) == message
+
+
+async def test_detect_past_the_in_flight_limit_is_503_at_once(
+    aiohttp_client: AiohttpClient, settings: Settings, fake_torchserve: FakeTorchServe
+) -> None:
+    one = await aiohttp_client(create_app(dataclasses.replace(settings, max_in_flight=1)))
+    fake_torchserve.mode = SLOW
+    first = asyncio.create_task(_post_png(one, encode("RGB", SIZE, "PNG")))
+    while not fake_torchserve.received:
+        await asyncio.sleep(0.01)
+
+    detect = await one.post(
+        DETECT, data=multipart(encode("RGB", SIZE, "PNG"), "a.png", "image/png")
+    )
+
+    assert "cleaning 1 images already" in await _error(detect, 503)
+    assert detect.headers["Retry-After"] == str(RETRY_AFTER_S)
+    assert [p.task for p in fake_torchserve.received] == ["remove"]
+    assert (await first).status == 504
+
+
 async def test_unexpected_error_is_500_and_logs_no_image_bytes(
     client: GatewayClient, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def explode(self: TorchServeClient, image: bytes, mime: str) -> tuple[bytes, str]:
+    async def explode(
+        self: TorchServeClient,
+        image: bytes,
+        mime: str,
+        mask: bytes | None = None,
+        mask_mime: str | None = None,
+    ) -> tuple[bytes, str]:
         raise RuntimeError(image.hex())
 
     monkeypatch.setattr(TorchServeClient, "remove_watermark", explode)
@@ -335,4 +544,4 @@ async def test_unexpected_error_is_500_and_logs_no_image_bytes(
 def test_download_filename_is_safe(
     client_filename: str | None, image_format: str, expected: str
 ) -> None:
-    assert download_filename(client_filename, image_format) == expected
+    assert download_filename(client_filename, image_format, "clearmark") == expected
