@@ -93,6 +93,7 @@ def model_only(
         engine.device,
         dataclasses.replace(engine.cfg, precision="float32", channels_last=False),
         engine.regions,
+        engine.pipeline,
     )
     forwards_float32 = forward_speed(handler, FORWARD_SHAPES, FORWARD_REPEATS)
     del handler, engine

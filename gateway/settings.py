@@ -27,7 +27,7 @@ class Settings:
         _DEFAULT_TORCHSERVE_HOST, _DEFAULT_TORCHSERVE_INFERENCE_PORT
     )
     model_name: str = "clearmark"
-    # Equal to TorchServe's max_request_size: the gateway forwards the upload as is.
+    # Per file (image, mask); TorchServe's max_request_size holds both plus framing.
     max_upload_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 4096 * 4096
     inference_timeout_s: float = 120.0

@@ -205,7 +205,9 @@ class Engine:
 
     def tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 -> (3, H, W) float in [0, 1] on the engine's device."""
-        return torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1).div(255)
+        # torch.from_numpy warns on read-only arrays (views of decoded or cached photos).
+        pixels = np.require(rgb, requirements=["C_CONTIGUOUS", "WRITEABLE"])
+        return torch.from_numpy(pixels).to(self.device).permute(2, 0, 1).div(255)
 
 
 def _pixels(image: torch.Tensor) -> int:

@@ -29,6 +29,7 @@ import training.examples
 import training.losses
 import training.model
 import training.synth
+from handler.pipeline import Detection, PipelineConfig, remove_watermark
 from training.examples import (
     collate,
     load_marks,
@@ -123,21 +124,28 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
 
 @torch.inference_mode()
 def validation_scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Mean PSNR (dB) against the clean images, in uint8, of the blend inverted where the mask
-    says > 0.5 and the input elsewhere (the decision the pipeline makes), and the mask's F1."""
+    """What the served pipeline makes of the validation crops with these weights
+    (handler/pipeline.py at its default settings: regions gated by confidence, blend inverted or
+    inpainted, everything else untouched): mean PSNR (dB) against the clean images in uint8,
+    and the pooled F1 of its final mask."""
     was_training = model.training
     model.eval()
     pred = predict(model, batch["watermarked"])  # type: ignore[arg-type]
     model.train(was_training)
-    marked = pred.mask > 0.5
-    output = to_uint8(torch.where(marked, pred.restored, batch["watermarked"]))
-    clean = to_uint8(batch["clean"])
-    found = marked[:, 0].cpu().numpy()
+    watermarked, clean = to_uint8(batch["watermarked"]), to_uint8(batch["clean"])
+    probability = pred.mask[:, 0].float().cpu().numpy()
+    alpha = pred.alpha[:, 0].float().cpu().numpy()
+    colour = pred.colour.float().permute(0, 2, 3, 1).cpu().numpy()
+    cfg = PipelineConfig()
+    scores, found = [], []
+    for i in range(len(watermarked)):
+        output, mask = remove_watermark(
+            watermarked[i], Detection(probability[i], alpha[i], colour[i]), cfg
+        )
+        scores.append(psnr(output, clean[i]))
+        found.append(mask)
     truth = batch["mask"][:, 0].cpu().numpy() > 0.5
-    return {
-        "psnr": float(np.mean([psnr(o, c) for o, c in zip(output, clean, strict=True)])),
-        "mask_f1": mask_f1(found, truth),
-    }
+    return {"psnr": float(np.mean(scores)), "mask_f1": mask_f1(np.stack(found), truth)}
 
 
 def float_prediction(pred: Prediction) -> Prediction:

@@ -22,7 +22,7 @@ from training.model import ModelConfig, WatermarkRemover
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("checkpoint") / "tiny.pt"
     torch.manual_seed(0)
-    cfg = ModelConfig(base_channels=4, depth=2)
+    cfg = ModelConfig(widths=(4, 8, 8))
     torch.save({"model": WatermarkRemover(cfg).state_dict(), "model_args": vars(cfg).copy()}, path)
     return path
 

@@ -32,7 +32,7 @@ def test_with_batch_size_refuses_a_config_without_one_top_level_batch_size():
 
 def test_variant_archive_carries_the_changed_config(tmp_path):
     checkpoint = tmp_path / "tiny.pt"
-    cfg = ModelConfig(base_channels=4, depth=2)
+    cfg = ModelConfig(widths=(4, 8, 8))
     torch.save({"model": WatermarkRemover(cfg).state_dict(), "model_args": vars(cfg).copy()},
                checkpoint)  # fmt: skip
     store = variant_store(checkpoint, 1, tmp_path / "variants")

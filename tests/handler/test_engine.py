@@ -1,45 +1,67 @@
-"""The inference engine with the committed model: precision, the whole-or-tiles choice, and
-pixels outside the predicted mark coming back untouched."""
+"""The inference engine: settings, whole-image and coarse-to-fine detection, and which pixels
+may change, with a tiny random model and with a stand-in network whose detection is exact."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
-from handler.clearmark_handler import ClearmarkHandler
 from handler.engine import Engine, EngineConfig
-from handler.regions import RegionConfig
+from handler.pipeline import PipelineConfig
+from handler.regions import RegionConfig, tile_origins
 from tests.images import photo
-from training.checkpoint import load_model
-from training.fonts import matplotlib_fonts
-from training.metrics import psnr
-from training.synth import MarkAssets, add_watermark
+from training.model import ModelConfig, WatermarkRemover
 
-CHECKPOINT = Path(__file__).resolve().parents[2] / "model" / "clearmark.pt"
-
-
-def engine(**settings: object) -> Engine:
-    return Engine.from_settings(load_model(CHECKPOINT), torch.device("cpu"), settings)
+CPU = torch.device("cpu")
+MAGENTA = (1.0, 0.0, 1.0)
+# Coarse-to-fine on a 256 x 320 photo (81,920 pixels): small tiles and a small reduced copy.
+LARGE = (256, 320)
+SEARCH = EngineConfig(precision="float32", max_forward_pixels=50_000)
+TILES = RegionConfig(tile=64, margin=24, detect_side=128)
 
 
-def tensor(rgb: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(rgb).permute(2, 0, 1).float().div(255)
+def tiny_model(mask_bias: float | None = None) -> WatermarkRemover:
+    """A random two-level network; ``mask_bias`` (e.g. -1e4) pins its mask logits."""
+    torch.manual_seed(0)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8)))
+    if mask_bias is not None:
+        with torch.no_grad():
+            model.refine.bias[0] = mask_bias
+    return model
 
 
-# The handler's own conversion back to uint8.
-pixels = ClearmarkHandler._pixels
+def magenta_network(batch: torch.Tensor) -> torch.Tensor:
+    """A stand-in for the network that finds magenta marks on grey photos exactly, pixel by
+    pixel: (B, 3, H, W) -> (B, 5, H, W) probability, alpha (0.5 where marked), colour."""
+    red, green, blue = batch[:, :1], batch[:, 1:2], batch[:, 2:3]
+    probability = ((torch.minimum(red, blue) - green) * 8).clamp(0, 1)  # grey: 0, marked: 1
+    colour = torch.tensor(MAGENTA).view(1, 3, 1, 1).expand(batch.shape[0], 3, *batch.shape[2:])
+    return torch.cat([probability, 0.5 * probability, colour], dim=1)
 
 
-@pytest.fixture(scope="module")
-def marked() -> np.ndarray:
-    rng = np.random.default_rng(3)
-    assets = MarkAssets(tuple(matplotlib_fonts()))
-    return add_watermark(
-        photo(384, 512), rng, assets, style="corner", jpeg_probability=0
-    ).watermarked
+def stub_engine(cfg: EngineConfig, regions: RegionConfig | None = None) -> Engine:
+    engine = Engine(tiny_model(), CPU, cfg, regions)
+    engine.network = magenta_network  # type: ignore[method-assign]
+    return engine
+
+
+def magenta_marked(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(clean grey gravel, the same with two magenta outlines blended at 0.5, the bool mark)."""
+    clean = photo(height, width, "skimage-gravel")
+    mark = np.zeros((height, width), dtype=bool)
+    for top, left in ((20, 30), (150, 200)):
+        mark[top : top + 40, left : left + 60] = True
+        mark[top + 6 : top + 34, left + 6 : left + 54] = False
+    a = np.where(mark, 0.5, 0.0)[..., None]
+    marked = np.round(clean * (1 - a) + 255 * np.array(MAGENTA) * a).astype(np.uint8)
+    return clean, marked, mark
+
+
+def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """The mask widened by ``pixels``, 8-connected, as the pipeline grows kept regions."""
+    return ndimage.binary_dilation(mask, np.ones((3, 3), dtype=bool), iterations=pixels)
 
 
 def test_unknown_precision_is_refused():
@@ -47,47 +69,106 @@ def test_unknown_precision_is_refused():
         EngineConfig(precision="int3")
 
 
-def test_pixels_below_the_keep_threshold_come_back_bit_identical(marked):
-    eng = engine()
-    [(output, mask)] = eng.whole([tensor(marked)])
-    out = pixels(output)
-    kept = (mask[0] < eng.cfg.keep_threshold).numpy()
-    assert 0.5 < kept.mean() < 1  # most of the photo is unmarked, and something was found
-    assert np.array_equal(out[kept], marked[kept])
-    assert not np.array_equal(out, marked)
+def test_settings_reach_each_config():
+    settings = {"precision": "float32", "max_forward_pixels": 4096, "tile": 64,
+                "candidate_threshold": 0.2, "grow_pixels": 2, "cpu_threads": 0}  # fmt: skip
+    engine = Engine.from_settings(tiny_model(), CPU, settings)
+    assert engine.cfg == EngineConfig(precision="float32", max_forward_pixels=4096)
+    assert engine.regions == RegionConfig(tile=64, candidate_threshold=0.2)
+    assert engine.pipeline == PipelineConfig(grow_pixels=2)
 
 
-def test_bfloat16_matches_float32(marked):
-    [(fast, _)] = engine(precision="bfloat16").whole([tensor(marked)])
-    [(exact, _)] = engine(precision="float32", channels_last=False).whole([tensor(marked)])
-    assert psnr(pixels(fast), pixels(exact)) > 45
+def test_every_image_comes_back_at_its_size_and_changes_only_inside_its_mask():
+    engine = Engine(tiny_model(), CPU, SEARCH, TILES)
+    images = [photo(*LARGE), photo(17, 33), photo(1, 1), photo(120, 61)]
+    images[1].setflags(write=False)  # as np.asarray of a decoded JPEG: taken without a warning
+    results = engine.clean(images)
+    assert [r.output.shape for r in results] == [img.shape for img in images]
+    assert [r.mask.shape for r in results] == [img.shape[:2] for img in images]
+    assert all(r.output.dtype == np.uint8 and r.mask.dtype == bool for r in results)
+    # Only the image above max_forward_pixels is searched tile by tile.
+    assert results[0].tiles is not None
+    assert [r.tiles for r in results[1:]] == [None, None, None]
+    for image, result in zip(images, results, strict=True):
+        assert np.array_equal(result.output[~result.mask], image[~result.mask])
 
 
-def test_tiles_run_whole_when_they_would_cost_more():
-    cfg = EngineConfig(max_forward_pixels=10**6)
-    eng = Engine(
-        load_model(CHECKPOINT), torch.device("cpu"), cfg, RegionConfig(tile=256, margin=32)
-    )
-    image = torch.zeros(3, 520, 600)  # 312,000 pixels; a window is 320 x 320 = 102,400
-    assert not eng.runs_whole_anyway(image, [(0, 0), (0, 256), (0, 344)])  # 307,200
-    assert eng.runs_whole_anyway(image, [(0, 0), (0, 256), (0, 344), (256, 0)])
-    huge = torch.zeros(3, 1200, 1000)  # over max_forward_pixels: always tile by tile
-    assert not eng.runs_whole_anyway(huge, [(0, 0)] * 100)
+@pytest.mark.parametrize(
+    ("cfg", "tiles"), [(EngineConfig(), None), (SEARCH, [])], ids=["whole", "coarse-to-fine"]
+)
+def test_a_mask_that_never_fires_changes_nothing(cfg, tiles):
+    engine = Engine(tiny_model(mask_bias=-1e4), CPU, cfg, TILES)
+    image = photo(*LARGE)
+    [result] = engine.clean([image])
+    assert np.array_equal(result.output, image)
+    assert not result.mask.any()
+    # Searched: no tile is a candidate, so none is run at full resolution.
+    assert result.tiles == tiles
 
 
-def test_clean_chooses_the_path_per_image(marked):
-    small = photo(100, 120)
-    # Every tile flagged: the 384 x 512 image is cheaper whole; below direct_pixels runs whole.
-    everything = engine(mask_threshold=-1.0, direct_pixels=50_000)
-    results = everything.clean([tensor(marked), tensor(small)])
-    assert [r.tiles for r in results] == [None, None]
-    assert [tuple(r.output.shape) for r in results] == [(3, 384, 512), (3, 100, 120)]
-    # The same, with forwards too small to take it whole: every tile, and no seams.
-    tiled = engine(mask_threshold=-1.0, direct_pixels=50_000, max_forward_pixels=150_000)
-    [result] = tiled.clean([tensor(marked)])
-    assert result.tiles is not None and len(result.tiles) == 4
-    assert psnr(pixels(result.output), pixels(results[0].output)) > 40
-    # Nothing flagged: every pixel as it came in.
-    nothing = engine(mask_threshold=2.0, direct_pixels=50_000)
-    [result] = nothing.clean([tensor(marked)])
-    assert result.tiles == [] and np.array_equal(pixels(result.output), marked)
+def test_a_given_mask_is_honoured():
+    engine = Engine(tiny_model(mask_bias=-1e4), CPU, EngineConfig(precision="float32"))
+    image = photo(64, 80, "skimage-gravel")
+    given = np.zeros((64, 80), dtype=bool)
+    given[20:30, 30:50] = True
+    [result] = engine.clean([image], [given])
+    assert np.array_equal(result.mask, given)
+    assert np.array_equal(result.output[~given], image[~given])
+    assert not np.array_equal(result.output[given], image[given])
+
+
+@pytest.mark.parametrize(
+    "cfg", [EngineConfig(precision="float32"), SEARCH], ids=["whole", "coarse-to-fine"]
+)
+def test_an_exactly_detected_mark_is_removed_and_nothing_else_changes(cfg):
+    clean, marked, mark = magenta_marked(*LARGE)
+    engine = stub_engine(cfg, TILES)
+    [result] = engine.clean([marked])
+    assert np.array_equal(result.mask, grown(mark, engine.pipeline.grow_pixels))
+    assert np.array_equal(result.output[~result.mask], marked[~result.mask])
+    assert np.abs(result.output.astype(int) - clean).max() <= 2
+    if cfg is SEARCH:
+        # Only the tiles the marks lie in (and their neighbours on the reduced copy).
+        assert result.tiles is not None
+        assert 0 < len(result.tiles) < len(tile_origins(*LARGE, TILES.tile))
+        for top, left in tile_origins(*LARGE, TILES.tile):
+            if mark[top : top + TILES.tile, left : left + TILES.tile].any():
+                assert (top, left) in result.tiles
+
+
+def test_detect_only_decides_the_mask():
+    _, marked, mark = magenta_marked(*LARGE)
+    engine = stub_engine(EngineConfig(precision="float32"))
+    [removed, detected] = engine.clean([marked, marked], restore=[True, False])
+    assert detected.output is marked
+    assert np.array_equal(detected.mask, removed.mask)
+    assert np.array_equal(detected.mask, grown(mark, engine.pipeline.grow_pixels))
+
+
+def test_coarse_to_fine_detection_matches_the_whole_image_where_windows_cover():
+    """Every tile a candidate: the feathered windows give the whole image's maps back, up to
+    the network's own zero padding at the photo's border and the context a margin cuts off."""
+    image = photo(*LARGE)
+    whole = Engine(tiny_model(), CPU, EngineConfig(precision="float32"))
+    everywhere = RegionConfig(tile=64, margin=24, detect_side=128, candidate_threshold=-1.0)
+    tiled = Engine(tiny_model(), CPU, SEARCH, everywhere)
+    [(expected, none)] = whole.detect([whole.tensor(image)])
+    [(found, tiles)] = tiled.detect([tiled.tensor(image)])
+    assert none is None and tiles == tile_origins(*LARGE, 64)
+    inner = (slice(8, -8), slice(8, -8))
+    for name in ("probability", "alpha", "colour"):
+        a, b = getattr(found, name), getattr(expected, name)
+        assert a.shape == b.shape
+        assert np.abs(a - b)[inner].max() < 0.02, name
+        assert np.abs(a - b).mean() < 0.002, name
+
+
+def test_bfloat16_detection_is_close_to_float32():
+    image = photo(96, 128)
+    fast = Engine(tiny_model(), CPU, EngineConfig(precision="bfloat16"))
+    exact = Engine(tiny_model(), CPU, EngineConfig(precision="float32", channels_last=False))
+    [(a, _)] = fast.detect([fast.tensor(image)])
+    [(b, _)] = exact.detect([exact.tensor(image)])
+    assert a.probability.dtype == np.float32
+    assert np.abs(a.probability - b.probability).max() < 0.02
+    assert np.abs(a.colour - b.colour).max() < 0.02

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import yaml
 from PIL import Image
 from ts.context import Context, RequestProcessor
 
+from handler.archive import PACKAGED_MODULES
 from handler.clearmark_handler import CHECKPOINT_FILE, ClearmarkHandler
 from handler.engine import forward_groups
 from tests.images import decode, encode, photo
@@ -41,24 +44,50 @@ def make_context(model_dir: Path, batch: int, **handler_settings: object) -> Con
     return context
 
 
-@pytest.fixture(scope="module")
-def handler(tmp_path_factory):
-    """A handler initialised from a tiny random checkpoint carrying its model_args."""
-    model_dir = tmp_path_factory.mktemp("model")
+def write_checkpoint(model_dir: Path, mask_bias: float | None = None) -> Path:
+    """A tiny random checkpoint carrying its model_args; ``mask_bias`` (e.g. -1e4) pins the
+    mask logits, so that the mask never (or always) fires."""
+    model_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
-    cfg = ModelConfig(base_channels=4, depth=2)
-    torch.save(
-        {"model": WatermarkRemover(cfg).state_dict(), "model_args": vars(cfg).copy()},
-        model_dir / CHECKPOINT_FILE,
-    )
+    cfg = ModelConfig(widths=(4, 8))
+    model = WatermarkRemover(cfg)
+    if mask_bias is not None:
+        with torch.no_grad():
+            model.refine.bias[0] = mask_bias
+    torch.save({"model": model.state_dict(), "model_args": asdict(cfg)},
+               model_dir / CHECKPOINT_FILE)  # fmt: skip
+    return model_dir
+
+
+def initialised(model_dir: Path, **settings: object) -> ClearmarkHandler:
     h = ClearmarkHandler()
-    h.initialize(make_context(model_dir, 1))
+    h.initialize(make_context(model_dir, 1, **settings))
     return h
 
 
-def run(handler: ClearmarkHandler, bodies: list[object]) -> tuple[list[bytes], Context]:
-    context = make_context(Path(handler.context.system_properties["model_dir"]), len(bodies))
-    return handler.handle([{"body": b} for b in bodies], context), context
+@pytest.fixture(scope="module")
+def handler(tmp_path_factory):
+    """A handler initialised from a tiny random checkpoint."""
+    return initialised(write_checkpoint(tmp_path_factory.mktemp("model")))
+
+
+@pytest.fixture(scope="module")
+def never(tmp_path_factory):
+    """A handler whose model finds no mark anywhere."""
+    return initialised(write_checkpoint(tmp_path_factory.mktemp("never"), mask_bias=-1e4))
+
+
+@pytest.fixture(scope="module")
+def always(tmp_path_factory):
+    """A handler whose model finds a mark everywhere."""
+    return initialised(write_checkpoint(tmp_path_factory.mktemp("always"), mask_bias=1e4))
+
+
+def run(handler: ClearmarkHandler, requests: list[object]) -> tuple[list[bytes], Context]:
+    """Handle one batch: a dict is a multipart request's parts, anything else a raw body."""
+    context = make_context(Path(handler.context.system_properties["model_dir"]), len(requests))
+    data = [r if isinstance(r, dict) else {"body": r} for r in requests]
+    return handler.handle(data, context), context
 
 
 @pytest.mark.parametrize(
@@ -75,14 +104,13 @@ def test_same_format_and_size_out(handler, fmt, mime, options):
     assert img.format == fmt and img.size == (17, 33) and img.mode == "RGB"
 
 
-def test_lossless_stays_lossless(handler):
-    """PNG and lossless WebP round-trip: what the model did not change is bit-identical."""
+def test_lossless_stays_lossless(never):
+    """PNG and lossless WebP round-trip: with no mark found, every pixel comes back as sent."""
+    image = photo(40, 40)
     for fmt, options in (("PNG", {}), ("WEBP", {"lossless": True})):
-        [out], _ = run(handler, [encode(photo(40, 40), fmt, **options)])
+        [out], _ = run(never, [encode(image, fmt, **options)])
         img = decode(out)
-        # Re-encoding the decoded output gives the same pixels: no lossy step on the way.
-        assert np.array_equal(np.asarray(decode(encode(np.asarray(img), fmt, **options))),
-                              np.asarray(img))  # fmt: skip
+        assert img.format == fmt and np.array_equal(np.asarray(img), image)
 
 
 def test_alpha_is_kept_aside_and_reattached(handler):
@@ -107,7 +135,14 @@ def test_mixed_batch_fails_only_the_bad_items(handler):
     good_png = encode(photo(64, 48), "PNG")
     good_jpeg = encode(photo(20, 70), "JPEG")
     truncated = good_png[: len(good_png) // 2]
-    bodies = [good_png, b"definitely not an image", truncated, good_jpeg, {"json": 1}, b""]
+    bodies = [
+        good_png,
+        b"definitely not an image",
+        truncated,
+        good_jpeg,
+        {"body": {"json": 1}},
+        b"",
+    ]
     out, context = run(handler, bodies)
     assert context.metrics.times["HandlerTime"] > 0
     statuses = [context.get_response_status(i)[0] for i in range(len(bodies))]
@@ -136,30 +171,82 @@ def test_forward_groups_respect_the_pixel_budget():
         assert h * w * len(group) <= 50_000
 
 
-def regional_handler(model_dir: Path, **settings: object) -> ClearmarkHandler:
-    h = ClearmarkHandler()
-    h.initialize(make_context(model_dir, 1, **settings))
-    return h
+def mask_png(height: int, width: int, box: tuple[int, int, int, int]) -> bytes:
+    """A person's mask: white inside box = (top, left, bottom, right), black elsewhere."""
+    mask = np.zeros((height, width), dtype=np.uint8)
+    top, left, bottom, right = box
+    mask[top:bottom, left:right] = 255
+    return encode(np.repeat(mask[..., None], 3, axis=-1), "PNG")
 
 
-def test_large_images_change_only_where_a_mark_is_found(handler):
-    """600x520 is above direct_pixels: the mark is searched for on a reduced copy."""
-    model_dir = Path(handler.context.system_properties["model_dir"])
-    image = photo(520, 600)
-    data = encode(image, "PNG")
-    # A threshold no mask probability reaches: no tile is restored, every pixel comes back.
-    nothing = regional_handler(model_dir, mask_threshold=2.0)
-    [out], _ = run(nothing, [data])
+@pytest.mark.parametrize("shape", [(40, 52), (260, 300)], ids=["whole", "coarse-to-fine"])
+def test_no_mark_found_gives_the_photo_back_bit_identical(never, shape):
+    """300 x 260 is above the max_forward_pixels set here: searched on a reduced copy."""
+    image = photo(*shape)
+    h = initialised(Path(never.context.system_properties["model_dir"]), max_forward_pixels=50_000)
+    [out], context = run(h, [encode(image, "PNG")])
+    assert context.get_response_status(0)[0] == 200
     assert np.array_equal(np.asarray(decode(out)), image)
-    # Every tile restored: the same as running the image whole, up to rounding (no seams).
-    # (max_forward_pixels below the image's size keeps it from running whole instead; float32,
-    # as bfloat16 rounds differently with the batch's shape.)
-    everything = regional_handler(
-        model_dir, mask_threshold=-1.0, max_forward_pixels=100_000, precision="float32"
-    )
-    [tiled], _ = run(everything, [data])
-    whole = regional_handler(model_dir, direct_pixels=10**8, precision="float32")
-    [direct], _ = run(whole, [data])
-    tiled_px, direct_px = np.asarray(decode(tiled)).astype(int), np.asarray(decode(direct))
-    assert not np.array_equal(tiled_px, image)
-    assert np.abs(tiled_px - direct_px).max() <= 1
+
+
+@pytest.mark.parametrize("task", [b"detect", "detect", bytearray(b" detect\r\n")])
+def test_detect_answers_a_png_mask_of_the_image_size(never, always, task):
+    image = encode(photo(33, 47), "JPEG")
+    for h, value in ((never, 0), (always, 255)):
+        [out], context = run(h, [{"image": image, "task": task}])
+        assert context.get_response_status(0)[0] == 200
+        assert context.get_response_content_type(0) == "image/png"
+        mask = decode(out)
+        assert mask.format == "PNG" and mask.mode == "L" and mask.size == (47, 33)
+        assert np.array_equal(np.asarray(mask), np.full((33, 47), value, dtype=np.uint8))
+
+
+def test_a_given_mask_is_honoured(never):
+    """The model finds nothing; the person's mask is restored, and only its pixels change."""
+    image = photo(48, 64, "skimage-gravel")
+    request = {"image": encode(image, "PNG"), "mask": mask_png(48, 64, (10, 20, 22, 44)),
+               "task": b"remove"}  # fmt: skip
+    [out], context = run(never, [request])
+    assert context.get_response_status(0)[0] == 200
+    assert context.get_response_content_type(0) == "image/png"
+    cleaned = np.asarray(decode(out))
+    inside = np.zeros((48, 64), dtype=bool)
+    inside[10:22, 20:44] = True
+    assert np.array_equal(cleaned[~inside], image[~inside])
+    assert not np.array_equal(cleaned[inside], image[inside])
+
+
+def test_bad_parts_fail_only_their_own_request(never):
+    image = encode(photo(30, 40), "PNG")
+    requests = [
+        {"image": image, "mask": mask_png(40, 30, (0, 0, 5, 5))},  # transposed: wrong size
+        {"image": image, "task": b"erase"},
+        {"image": image, "mask": "white"},  # text, not image bytes
+        {"image": image, "mask": b"not a mask"},
+        {"image": image, "mask": mask_png(30, 40, (0, 0, 5, 5))},
+    ]
+    out, context = run(never, requests)
+    statuses = [context.get_response_status(i)[0] for i in range(len(requests))]
+    assert statuses == [422, 400, 415, 415, 200]
+    errors = [json.loads(body)["error"] for body in out[:4]]
+    assert "30x40" in errors[0] and "40x30" in errors[0]
+    assert "erase" in errors[1] and "remove" in errors[1]
+    assert "mask" in errors[2] and "mask" in errors[3]
+    assert decode(out[4]).size == (40, 30)
+
+
+def test_the_archive_packs_every_module_the_handler_imports():
+    """TorchServe imports the handler from the .mar: every repo module it reaches must be in it."""
+    reached: set[str] = set()
+    todo = ["handler/clearmark_handler.py"]
+    while todo:
+        tree = ast.parse((REPO / todo.pop()).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                path = node.module.replace(".", "/") + ".py"
+                if node.module.split(".")[0] in ("handler", "training") and path not in reached:
+                    reached.add(path)
+                    todo.append(path)
+    packaged = set(PACKAGED_MODULES)
+    assert reached <= packaged, sorted(reached - packaged)
+    assert {"handler/__init__.py", "training/__init__.py"} <= packaged

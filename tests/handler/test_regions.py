@@ -1,16 +1,17 @@
-"""Region-aware inference on tensors: which tiles, which windows, what gets pasted back."""
+"""Coarse-to-fine detection on tensors: which tiles, which windows, how their maps blend."""
 
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
 
 from handler.regions import (
     RegionConfig,
+    detect_windows,
+    feather,
+    find_tiles,
     marked_tiles,
     reduce,
     reduced_size,
-    restore_tiles,
     tile_origins,
     window,
 )
@@ -18,11 +19,19 @@ from handler.regions import (
 CFG = RegionConfig(tile=16, margin=4, tile_batch=3)
 
 
-def blur_network(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A stand-in network with a 3x3 receptive field (well inside the margin)."""
-    kernel = torch.full((3, 1, 3, 3), 1 / 9)
-    out = F.conv2d(F.pad(batch, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
-    return out, torch.ones_like(batch[:, :1])
+def position_image(height: int, width: int) -> torch.Tensor:
+    """(3, H, W) whose pixels say where they are: row / H, column / W, and their product."""
+    rows = torch.arange(height, dtype=torch.float32)[:, None].expand(height, width) / height
+    cols = torch.arange(width, dtype=torch.float32)[None, :].expand(height, width) / width
+    return torch.stack([rows, cols, rows * cols])
+
+
+def smooth_network(batch: torch.Tensor) -> torch.Tensor:
+    """A stand-in network, pixel by pixel: on a position image its maps are a known smooth
+    function of position, (B, 3, H, W) -> (B, 5, H, W)."""
+    rows, cols = batch[:, :1], batch[:, 1:2]
+    probability = torch.sin(3 * rows) * torch.cos(2 * cols)
+    return torch.cat([probability, rows, cols, rows**2, batch[:, 2:]], dim=1)
 
 
 def test_reduced_size_keeps_aspect_and_never_enlarges():
@@ -59,27 +68,80 @@ def test_windows_replicate_the_edge():
     assert torch.equal(corner[:, 0, 4:], image[:, 0, :20])  # the top row repeated upwards
 
 
-def test_only_listed_tiles_change_and_they_match_whole_image_inference():
-    torch.manual_seed(0)
-    images = [torch.rand(3, 40, 50), torch.rand(3, 16, 16)]
-    tiles = [[(0, 0), (24, 34)], [(0, 0)]]
-    out = restore_tiles(blur_network, images, tiles, CFG)
-    whole = [blur_network(img[None])[0][0] for img in images]
-    changed = torch.zeros(40, 50, dtype=torch.bool)
-    changed[0:16, 0:16] = changed[24:40, 34:50] = True
-    assert torch.equal(out[0][:, ~changed], images[0][:, ~changed]), "the rest is bit-identical"
-    # No seams: with the receptive field inside the margin, tiles equal the whole-image result.
-    assert torch.allclose(out[0][:, changed], whole[0][:, changed], atol=1e-6)
-    assert torch.allclose(out[1], whole[1], atol=1e-6)
+def test_feather_is_one_over_the_tile_and_ramps_down_in_the_margin():
+    weight = feather(CFG)  # window 24 = tile 16 + 2 x margin 4
+    assert weight.shape == (24, 24)
+    assert torch.equal(weight[4:20, 4:20], torch.ones(16, 16))
+    ramp = torch.tensor([1, 2, 3, 4]) / 5
+    assert torch.allclose(weight[12, :4], ramp) and torch.allclose(weight[12, 20:], ramp.flip(0))
+    assert torch.allclose(weight[:4, 12], ramp)
+    assert weight[0, 0] == weight.min() == 1 / 5  # corners: the smaller of the two ramps
+    assert torch.equal(weight, weight.T) and torch.equal(weight, weight.flip(0).flip(1))
 
 
-def test_tiles_of_several_images_share_forwards():
+def test_blended_windows_equal_the_whole_image_where_they_cover():
+    images = [position_image(40, 50), position_image(16, 16)]
+    tiles = [[(0, 0), (0, 16), (24, 34)], [(0, 0)]]
+    maps = detect_windows(smooth_network, images, tiles, CFG)
+    assert [tuple(m.shape) for m in maps] == [(5, 40, 50), (5, 16, 16)]
+    expected = [smooth_network(img[None])[0] for img in images]
+    # What the windows reach: each tile and its margin, inside the image.
+    covered = torch.zeros(40, 50, dtype=torch.bool)
+    covered[0:20, 0:36] = covered[20:40, 30:50] = True
+    assert torch.allclose(maps[0][:, covered], expected[0][:, covered], atol=1e-6)
+    assert torch.equal(maps[0][:, ~covered], torch.zeros(5, int((~covered).sum())))
+    assert torch.allclose(maps[1], expected[1], atol=1e-6)
+
+
+def test_overlapping_windows_blend_without_a_seam():
+    """Two neighbouring windows that disagree completely (0 and 1) are blended by their
+    feather weights into a gradual ramp across the overlap, not a step at the tile boundary."""
+    image = torch.zeros(3, 16, 32)
+    image[:, :, 16:] = 1  # the second tile's pixels; its window's margin sees some of them
+
+    def window_mean(batch: torch.Tensor) -> torch.Tensor:
+        return batch[:, :1].mean(dim=(2, 3), keepdim=True).round().expand(-1, 1, 24, 24)
+
+    [maps] = detect_windows(window_mean, [image], [[(0, 0), (0, 16)]], CFG)
+    row = maps[0, 8]
+    assert row[:12].eq(0).all() and row[20:].eq(1).all()
+    steps = row.diff()
+    assert (steps >= 0).all() and steps.max() <= 1 / (CFG.margin + 1)
+    # The 1 / 5 ramp against the full weight of the other window: 1/6, 2/7, ..., 5/6.
+    expected = torch.tensor([1 / 6, 2 / 7, 3 / 8, 4 / 9, 5 / 9, 5 / 8, 5 / 7, 5 / 6])
+    assert torch.allclose(row[12:20], expected)
+
+
+def test_windows_of_several_images_share_forwards():
     calls = []
 
-    def counting(batch):
+    def counting(batch: torch.Tensor) -> torch.Tensor:
         calls.append(batch.shape[0])
-        return blur_network(batch)
+        return smooth_network(batch)
 
-    images = [torch.rand(3, 32, 32) for _ in range(3)]
-    restore_tiles(counting, images, [tile_origins(32, 32, 16)] * 3, CFG)
+    images = [position_image(32, 32) for _ in range(3)]
+    detect_windows(counting, images, [tile_origins(32, 32, 16)] * 3, CFG)
     assert calls == [3, 3, 3, 3]  # 12 windows, tile_batch 3
+    assert detect_windows(counting, images, [[], [], []], CFG) == []
+    assert calls == [3, 3, 3, 3]
+
+
+def test_find_tiles_marks_candidates_on_the_reduced_copy():
+    cfg = RegionConfig(tile=16, margin=4, detect_side=16, candidate_threshold=0.3)
+    seen = []
+
+    def whole(images: list[torch.Tensor]) -> list[torch.Tensor]:
+        seen.extend(tuple(img.shape) for img in images)
+        maps = []
+        for img in images:
+            probability = torch.zeros(1, *img.shape[1:])
+            probability[0, 12, 2] = 0.4  # full-resolution rows 48-51, columns 8-11 of 64x64
+            probability[0, 2, 12] = 0.2  # below the candidate threshold
+            maps.append(probability)
+        return maps
+
+    tiles = find_tiles(whole, [torch.rand(3, 64, 64), torch.rand(3, 16, 16)], cfg)
+    assert seen == [(3, 16, 16), (3, 16, 16)]  # reduced 4x, and never enlarged
+    assert tiles[0] == [(32, 0), (48, 0)]  # the tile holding it, one reduced pixel widened
+    assert tiles[1] == [(0, 0)]
+    assert find_tiles(whole, [], cfg) == []

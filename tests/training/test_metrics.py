@@ -11,6 +11,8 @@ from training.metrics import (
     image_scores,
     mask_f1,
     mask_iou,
+    mask_precision,
+    mask_recall,
     psnr,
     psnr_masked,
     rmse,
@@ -109,6 +111,8 @@ def test_mask_f1_and_iou_of_hand_made_masks():
     assert mask_f1(predicted, truth) == pytest.approx(2 * 1 / (3 + 2))
     assert mask_iou(predicted, truth) == pytest.approx(1 / 4)
     assert mask_f1(truth, truth) == 1.0 and mask_iou(truth, truth) == 1.0
+    assert mask_precision(predicted, truth) == pytest.approx(1 / 3)  # 1 of 3 predicted
+    assert mask_recall(predicted, truth) == pytest.approx(1 / 2)  # 1 of 2 marked
 
 
 def test_mask_f1_and_iou_with_empty_masks():
@@ -118,6 +122,9 @@ def test_mask_f1_and_iou_with_empty_masks():
     assert mask_f1(empty, empty) == 1.0 and mask_iou(empty, empty) == 1.0
     assert mask_f1(some, empty) == 0.0 and mask_f1(empty, some) == 0.0
     assert mask_iou(some, empty) == 0.0 and mask_iou(empty, some) == 0.0
+    # Nothing predicted makes no false alarm; nothing marked leaves nothing to miss.
+    assert mask_precision(empty, some) == 1.0 and mask_recall(empty, some) == 0.0
+    assert mask_precision(some, empty) == 0.0 and mask_recall(some, empty) == 1.0
 
 
 def test_image_scores(grey, top_left):
@@ -134,6 +141,8 @@ def test_image_scores(grey, top_left):
         "psnr_w": pytest.approx(PSNR_OF_ERROR_10),
         "iou": pytest.approx(0.5),
         "f1": pytest.approx(2 / 3),
+        "precision": 1.0,
+        "recall": pytest.approx(0.5),
     }
     assert set(image_scores(output, grey, top_left)) == {"psnr", "ssim", "rmse", "rmse_w", "psnr_w"}
 

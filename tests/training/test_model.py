@@ -1,45 +1,117 @@
+"""The network: what it predicts, at which sizes, in which ranges."""
+
+from __future__ import annotations
+
 import pytest
 import torch
 
-from training.model import ModelConfig, WatermarkRemover, pad_to_multiple, remove_watermark
+from training.model import (
+    ModelConfig,
+    Prediction,
+    WatermarkRemover,
+    invert_blend,
+    pad_to_multiple,
+    predict,
+)
 
 
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    return WatermarkRemover(ModelConfig(base_channels=4, depth=3)).eval()
+    return WatermarkRemover(ModelConfig(widths=(4, 8, 8))).eval()
 
 
-@pytest.mark.parametrize(("height", "width"), [(17, 33), (427, 640), (8, 8), (1, 1)])
-def test_output_size_equals_input_size(model, height, width):
+def test_config_from_a_checkpoint_list_is_a_hashable_tuple():
+    cfg = ModelConfig(widths=[4, 8, 16])  # type: ignore[arg-type]
+    assert cfg.widths == (4, 8, 16) and cfg == ModelConfig(widths=(4, 8, 16))
+    assert hash(cfg) == hash(ModelConfig(widths=(4, 8, 16)))
+    assert cfg.size_multiple == 8  # the stem halves, then two more levels halve
+    assert ModelConfig().size_multiple == 16
+
+
+@pytest.mark.parametrize(("height", "width"), [(17, 33), (100, 61), (8, 8), (1, 1)])
+def test_every_full_size_map_has_the_input_size(model, height, width):
     image = torch.rand(2, 3, height, width)
     with torch.inference_mode():
-        pred = remove_watermark(model, image)
-    for tensor, channels in ((pred.output, 3), (pred.mask, 1), (pred.alpha, 1), (pred.colour, 3)):
-        assert tensor.shape == (2, channels, height, width)
-    assert pred.output.min() >= 0 and pred.output.max() <= 1
-    assert pred.alpha.max() <= model.cfg.max_alpha
+        pred = predict(model, image)
+    shapes = {name: tuple(getattr(pred, name).shape) for name in
+              ("mask_logits", "mask", "alpha", "colour", "restored")}  # fmt: skip
+    assert shapes == {
+        "mask_logits": (2, 1, height, width),
+        "mask": (2, 1, height, width),
+        "alpha": (2, 1, height, width),
+        "colour": (2, 3, height, width),
+        "restored": (2, 3, height, width),
+    }
+    assert pred.mask.min() >= 0 and pred.mask.max() <= 1
+    assert pred.alpha.min() >= 0 and pred.alpha.max() <= model.cfg.max_alpha
+    assert pred.colour.min() >= 0 and pred.colour.max() <= 1
+    assert pred.restored.min() >= 0 and pred.restored.max() <= 1
 
 
-def test_pixels_outside_the_mask_are_the_input(model):
-    """With the mask forced to 0 the output is exactly the input (the served composite)."""
-    with torch.no_grad():
-        model.head.bias[0] = -1e4
-    image = torch.rand(1, 3, 32, 32)
+def test_predict_is_the_padded_forward_cropped(model):
+    image = torch.rand(1, 3, 13, 21)
     with torch.inference_mode():
-        out = remove_watermark(model, image).output
-    assert torch.equal(out, image)
+        cropped = predict(model, image)
+        padded = model(pad_to_multiple(image, model.cfg.size_multiple))  # (1, 3, 16, 24)
+    assert padded.mask_logits.shape == (1, 1, 16, 24)
+    assert torch.equal(cropped.mask_logits, padded.mask_logits[..., :13, :21])
+    assert torch.equal(cropped.restored, padded.restored[..., :13, :21])
+    # The coarse levels are for training; cropping leaves them at the padded size.
+    assert [c.shape for c in cropped.coarse_logits] == [c.shape for c in padded.coarse_logits]
+
+
+@pytest.mark.parametrize(
+    ("widths", "expected"),
+    [((4, 8), []), ((4, 8, 8), [(8, 12)]), ((4, 8, 8, 8), [(4, 6), (8, 12)])],
+)
+def test_coarse_logits_are_one_per_inner_decoder_level(widths, expected):
+    """Every decoder level but the last two predicts the mask too, coarsest first: at H / 4,
+    H / 8, ... of the (32, 48) input."""
+    torch.manual_seed(0)
+    net = WatermarkRemover(ModelConfig(widths=widths)).eval()
+    with torch.inference_mode():
+        pred = net(torch.rand(2, 3, 32, 48))
+    assert [tuple(c.shape) for c in pred.coarse_logits] == [(2, 1, *hw) for hw in expected]
+
+
+def test_alpha_saturates_at_max_alpha_and_restored_stays_in_range():
+    torch.manual_seed(0)
+    net = WatermarkRemover(ModelConfig(widths=(4, 8), max_alpha=0.6)).eval()
+    with torch.no_grad():
+        net.refine.bias[1] = 1e4  # the alpha logit: sigmoid -> 1
+    image = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        pred = predict(net, image)
+    assert torch.allclose(pred.alpha, torch.full_like(pred.alpha, 0.6))
+    assert pred.restored.min() >= 0 and pred.restored.max() <= 1
+    assert torch.equal(pred.restored, invert_blend(image, pred.alpha, pred.colour))
 
 
 def test_blend_inversion_recovers_the_background():
-    """Where alpha and colour are right, inverting the blend restores the clean pixel."""
-    clean, colour, alpha = torch.tensor(0.2), torch.tensor(1.0), torch.tensor(0.6)
+    """Where alpha and colour are right, inverting the blend gives back the clean image."""
+    torch.manual_seed(1)
+    clean = torch.rand(2, 3, 8, 8)
+    alpha = torch.rand(2, 1, 8, 8) * 0.9
+    colour = torch.rand(2, 3, 8, 8)
     marked = clean * (1 - alpha) + colour * alpha
-    assert torch.isclose((marked - alpha * colour) / (1 - alpha), clean)
+    assert torch.allclose(invert_blend(marked, alpha, colour), clean, atol=1e-5)
+    # Nowhere marked (alpha 0): the image itself.
+    assert torch.equal(invert_blend(clean, torch.zeros_like(alpha), colour), clean)
 
 
-def test_pad_to_multiple_replicates_edges():
+def test_pad_to_multiple_replicates_the_bottom_and_right_edges():
     image = torch.arange(6.0).reshape(1, 1, 2, 3)
     padded = pad_to_multiple(image, 4)
     assert padded.shape == (1, 1, 4, 4)
-    assert padded[0, 0, 3].tolist() == [3.0, 4.0, 5.0, 5.0]
+    assert padded[0, 0].tolist() == [[0, 1, 2, 2], [3, 4, 5, 5], [3, 4, 5, 5], [3, 4, 5, 5]]
+    already = torch.rand(1, 3, 8, 12)
+    assert pad_to_multiple(already, 4) is already
+
+
+def test_prediction_cropped_keeps_the_top_left():
+    maps = {name: torch.rand(1, c, 8, 8) for name, c in
+            (("mask_logits", 1), ("alpha", 1), ("colour", 3), ("restored", 3))}  # fmt: skip
+    pred = Prediction(**maps).cropped(5, 7)
+    assert torch.equal(pred.colour, maps["colour"][..., :5, :7])
+    assert torch.equal(pred.mask, torch.sigmoid(maps["mask_logits"][..., :5, :7]))

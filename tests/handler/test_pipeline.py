@@ -1,0 +1,203 @@
+"""The mask-first pipeline after detection, on synthetic marks whose blend is known exactly:
+which regions are kept, how they are restored, and that nothing else changes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from handler.pipeline import (
+    Detection,
+    PipelineConfig,
+    decide_regions,
+    invert_blend,
+    remove_watermark,
+    restore_regions,
+    telea,
+)
+from tests.images import photo
+
+CFG = PipelineConfig()
+WHITE = np.array([1.0, 1.0, 1.0], dtype=np.float32)
+
+
+def square(mask: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
+    """The bool (H, W) of mask's shape with a side x side square at (top, left)."""
+    out = np.zeros(mask.shape, dtype=bool)
+    out[top : top + side, left : left + side] = True
+    return out
+
+
+def frame_alpha(height: int, width: int, opacity: float, box: tuple[int, int, int, int],
+                stroke: int = 4) -> np.ndarray:  # fmt: skip
+    """(H, W) float32 alpha of a rectangular outline (like the strokes of a glyph) at
+    ``opacity`` inside box = (top, left, bottom, right), 0 elsewhere."""
+    top, left, bottom, right = box
+    alpha = np.zeros((height, width), dtype=np.float32)
+    alpha[top:bottom, left : left + stroke] = opacity
+    alpha[top:bottom, right - stroke : right] = opacity
+    alpha[top : top + stroke, left:right] = opacity
+    alpha[bottom - stroke : bottom, left:right] = opacity
+    return alpha
+
+
+def blend(clean: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """The watermarked uint8 image: clean * (1 - alpha) + colour * alpha, rounded."""
+    a = alpha[..., None]
+    return np.round(clean * (1 - a) + 255 * colour * a).astype(np.uint8)
+
+
+def detection(alpha: np.ndarray, colour: np.ndarray, probability: float = 0.0) -> Detection:
+    height, width = alpha.shape
+    return Detection(
+        probability=np.full((height, width), probability, dtype=np.float32),
+        alpha=alpha,
+        colour=np.broadcast_to(colour, (height, width, 3)).astype(np.float32),
+    )
+
+
+@pytest.fixture(scope="module")
+def gravel() -> np.ndarray:
+    """A strongly textured background, where inpainting cannot guess the detail."""
+    return photo(64, 80, "skimage-gravel")
+
+
+# --- decide ---------------------------------------------------------------------------------
+
+
+def test_a_confident_region_is_kept_and_weak_or_tiny_ones_are_dropped():
+    probability = np.zeros((40, 60), dtype=np.float32)
+    confident = square(probability, 2, 2, 5)
+    no_seed = square(probability, 2, 20, 5)  # above mask_threshold but never sure
+    weak_mean = square(probability, 2, 40, 6)  # one sure pixel in a barely-candidate region
+    tiny = square(probability, 25, 2, 2)  # 4 pixels < min_region_pixels, however sure
+    probability[confident] = 0.95
+    probability[no_seed] = 0.75
+    probability[weak_mean] = 0.55
+    probability[4, 42] = 0.99
+    probability[tiny] = 0.99
+    mask = decide_regions(probability, PipelineConfig(grow_pixels=0))
+    assert mask.dtype == bool and mask.shape == (40, 60)
+    assert np.array_equal(mask, confident)
+
+
+def test_kept_regions_grow_by_grow_pixels():
+    probability = np.zeros((30, 30), dtype=np.float32)
+    probability[square(probability, 10, 10, 5)] = 0.9
+    for grow in (0, 1, 3):
+        mask = decide_regions(probability, PipelineConfig(grow_pixels=grow))
+        # 8-connected growth: a square grows into a square.
+        assert np.array_equal(mask, square(probability, 10 - grow, 10 - grow, 5 + 2 * grow))
+
+
+def test_nothing_sure_means_an_empty_mask():
+    assert not decide_regions(np.full((20, 20), 0.6, dtype=np.float32), CFG).any()
+    assert not decide_regions(np.zeros((20, 20), dtype=np.float32), CFG).any()
+
+
+# --- restore --------------------------------------------------------------------------------
+
+
+def test_exact_blend_inversion_recovers_the_texture_better_than_telea(gravel):
+    alpha = frame_alpha(64, 80, 0.5, (20, 20, 44, 60))
+    marked = blend(gravel, alpha, WHITE)
+    mask = alpha > 0
+    out = restore_regions(marked, mask, detection(alpha, WHITE), CFG)
+    error = np.abs(out.astype(int) - gravel)[mask]
+    assert error.max() <= 2  # only the uint8 rounding of the blend, doubled by 1 / (1 - 0.5)
+    telea_error = np.abs(telea(marked, mask, CFG.inpaint_radius).astype(int) - gravel)[mask]
+    assert telea_error.mean() > 5 * max(error.mean(), 0.5)
+    assert np.array_equal(out[~mask], marked[~mask])
+
+
+def test_opaque_alpha_is_filled_by_telea(gravel):
+    alpha = frame_alpha(64, 80, 0.85, (20, 20, 44, 60))  # above invert_max_alpha (0.7)
+    marked = blend(gravel, alpha, WHITE)
+    mask = alpha > 0
+    out = restore_regions(marked, mask, detection(alpha, WHITE), CFG)
+    assert np.array_equal(out, telea(marked, mask, CFG.inpaint_radius))
+
+
+def test_inversion_and_telea_are_chosen_pixel_by_pixel(gravel):
+    alpha = frame_alpha(64, 80, 0.5, (20, 20, 44, 60))
+    alpha[:, 40:][alpha[:, 40:] > 0] = 0.85  # the right half of the outline nearly opaque
+    marked = blend(gravel, alpha, WHITE)
+    mask = alpha > 0
+    out = restore_regions(marked, mask, detection(alpha, WHITE), CFG)
+    opaque, semi = alpha > CFG.invert_max_alpha, (alpha > 0) & (alpha <= CFG.invert_max_alpha)
+    assert np.array_equal(out[opaque], telea(marked, mask, CFG.inpaint_radius)[opaque])
+    assert np.abs(out.astype(int) - gravel)[semi].max() <= 2
+
+
+def test_an_implausible_inversion_falls_back_to_telea(gravel):
+    alpha = frame_alpha(64, 80, 0.5, (20, 20, 44, 60))
+    marked = blend(gravel, alpha, WHITE)
+    mask = alpha > 0
+    wrong = np.zeros(3, dtype=np.float32)  # the network says black; the mark is white
+    out = restore_regions(marked, mask, detection(alpha, wrong), CFG)
+    assert np.array_equal(out, telea(marked, mask, CFG.inpaint_radius))
+
+
+def test_the_fallback_is_decided_region_by_region():
+    clean = photo(64, 160, "skimage-gravel")
+    left = frame_alpha(64, 160, 0.5, (20, 20, 44, 60))
+    right = frame_alpha(64, 160, 0.5, (20, 100, 44, 140))
+    alpha = left + right
+    marked = blend(clean, alpha, WHITE)
+    colour = np.ones((64, 160, 3), dtype=np.float32)
+    colour[:, 80:] = 0  # wrong only for the right mark
+    det = Detection(np.zeros((64, 160), dtype=np.float32), alpha, colour)
+    out = restore_regions(marked, alpha > 0, det, CFG)
+    assert np.abs(out.astype(int) - clean)[left > 0].max() <= 2, "inverted"
+    # Telea on the right mark's own window: the left mark lies outside it.
+    fill = telea(marked[:, 80:], right[:, 80:] > 0, CFG.inpaint_radius)
+    assert np.array_equal(out[:, 80:], fill)
+
+
+def test_invert_blend_undoes_the_blend():
+    rng = np.random.default_rng(0)
+    clean = rng.random((8, 8, 3), dtype=np.float32)
+    alpha = rng.random((8, 8), dtype=np.float32) * 0.9
+    colour = rng.random((8, 8, 3), dtype=np.float32)
+    marked = clean * (1 - alpha[..., None]) + colour * alpha[..., None]
+    np.testing.assert_allclose(invert_blend(marked, alpha, colour), clean, atol=1e-5)
+
+
+# --- remove_watermark -----------------------------------------------------------------------
+
+
+def test_a_zero_probability_returns_the_input_unchanged(gravel):
+    alpha = np.full((64, 80), 0.5, dtype=np.float32)
+    out, mask = remove_watermark(gravel, detection(alpha, WHITE), CFG)
+    assert not mask.any() and mask.shape == (64, 80)
+    assert np.array_equal(out, gravel)
+
+
+def test_the_decided_mask_is_restored_and_nothing_else(gravel):
+    alpha = frame_alpha(64, 80, 0.5, (20, 20, 44, 60))
+    marked = blend(gravel, alpha, WHITE)
+    det = detection(alpha, WHITE)
+    det.probability[alpha > 0] = 0.97
+    out, mask = remove_watermark(marked, det, CFG)
+    assert np.array_equal(mask, decide_regions(det.probability, CFG))
+    assert mask.sum() > (alpha > 0).sum()  # grown by grow_pixels
+    assert np.array_equal(out[~mask], marked[~mask])
+    # Alpha is 0 on the grown rim: inverting it is the identity, so all of it is the clean.
+    assert np.abs(out.astype(int) - gravel)[mask].max() <= 2
+
+
+def test_a_given_mask_replaces_the_decided_regions(gravel):
+    alpha = np.zeros((64, 80), dtype=np.float32)
+    given = square(alpha, 24, 30, 10)
+    alpha[given] = 0.85  # an opaque square the network missed: probability 0 everywhere
+    marked = blend(gravel, alpha, WHITE)
+    out, mask = remove_watermark(marked, detection(alpha, WHITE), CFG, given)
+    assert mask is given
+    assert np.array_equal(out[~given], marked[~given])
+    assert np.array_equal(out, telea(marked, given, CFG.inpaint_radius))
+    assert np.abs(out.astype(int) - marked)[given].mean() > 20, "the white square is gone"
+
+
+def test_settings_pick_only_the_pipeline_keys():
+    cfg = PipelineConfig.from_settings({"grow_pixels": 3, "tile": 64, "precision": "float32"})
+    assert cfg == PipelineConfig(grow_pixels=3)
