@@ -27,6 +27,7 @@ PACKAGED_MODULES = (
     "handler/__init__.py",
     "handler/engine.py",
     "handler/imaging.py",
+    "handler/jobs.py",
     "handler/pipeline.py",
     "handler/regions.py",
     "training/__init__.py",

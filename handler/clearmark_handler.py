@@ -19,74 +19,20 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from handler.engine import Engine
-from handler.imaging import (
-    MIME_TYPES,
-    CleanedImage,
-    DecodedImage,
-    ImageRejected,
-    decode_image,
-    decode_mask,
-    encode_image,
-    encode_mask,
-)
+from handler.imaging import MIME_TYPES, CleanedImage, ImageRejected, encode_image, encode_mask
+from handler.jobs import Answer, Job, read_job
 from training.checkpoint import load_model
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "clearmark.pt"
-TASKS = ("remove", "detect")
-
-
-@dataclass(frozen=True)
-class Job:
-    """One decoded request: the image, a person's mask if sent, and what to answer with."""
-
-    image: DecodedImage
-    mask: np.ndarray | None  # (H, W) bool
-    task: str  # one of TASKS
-
-
-@dataclass(frozen=True)
-class Answer:
-    job: Job
-    cleaned: CleanedImage
-    mask: np.ndarray  # (H, W) bool: the pixels allowed to change
-
-
-def _text(value: Any) -> str:
-    """A multipart text part as TorchServe hands it over: bytes, bytearray or str."""
-    if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", "replace").strip()
-    return str(value).strip()
-
-
-def read_job(request: dict[str, Any]) -> Job:
-    """A TorchServe request -> Job; ImageRejected says why not."""
-    body = request.get("image")
-    if body is None:
-        body = request.get("body") if request.get("body") is not None else request.get("data")
-    if not isinstance(body, bytes | bytearray):
-        # TorchServe decodes JSON and text bodies before the handler sees them.
-        raise ImageRejected(415, "send the image as raw bytes (image/* body or an image part)")
-    task = _text(request.get("task", "remove")) or "remove"
-    if task not in TASKS:
-        raise ImageRejected(400, f"unknown task {task[:40]!r}: use one of {', '.join(TASKS)}")
-    image = decode_image(bytes(body))
-    mask = request.get("mask")
-    if mask is not None and not isinstance(mask, bytes | bytearray):
-        raise ImageRejected(415, "send the mask as image bytes (PNG, JPEG or WebP)")
-    height, width = image.rgb.shape[:2]
-    given = None if mask is None else decode_mask(bytes(mask), height, width)
-    return Job(image, given, task)
 
 
 class ClearmarkHandler(BaseHandler):  # type: ignore[misc]

@@ -250,3 +250,18 @@ def test_the_archive_packs_every_module_the_handler_imports():
     packaged = set(PACKAGED_MODULES)
     assert reached <= packaged, sorted(reached - packaged)
     assert {"handler/__init__.py", "training/__init__.py"} <= packaged
+    # make rebuilds the archive when any packed module changes.
+    makefile = (REPO / "Makefile").read_text()
+    assert all(module in makefile for module in packaged)
+
+
+def test_handler_module_defines_exactly_one_class():
+    """TorchServe refuses a handler module with more than one class in it."""
+    import handler.clearmark_handler as module
+
+    classes = [
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, type) and value.__module__ == module.__name__
+    ]
+    assert classes == ["ClearmarkHandler"]
