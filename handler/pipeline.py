@@ -11,7 +11,7 @@ Everything after that is here, in three stages that evaluation measures one by o
    as it came in: a remover that damages a photo is worse than none.
 2. *restore* (``restore_regions``): inside the mask, invert the blend where the mark is
    semi-transparent (it keeps the real detail under the mark); where it is nearly opaque
-   (alpha above ``invert_max_alpha``) or the inversion is implausible (far from the inpainted
+   (alpha not below ``invert_max_alpha``) or the inversion is implausible (far from the inpainted
    fill of the region at low frequency: a wrong alpha or colour), fill by OpenCV's Telea
    inpainting from the pixels around the region.
 3. *composite*: only pixels inside the final mask change; every other pixel is returned
@@ -40,7 +40,9 @@ class PipelineConfig:
     region_confidence: float = 0.65  # ... and its mean probability is at least this
     min_region_pixels: int = 6  # smaller specks are noise, not marks
     grow_pixels: int = 1  # kept regions widened by this many pixels
-    invert_max_alpha: float = 0.7  # above this, inverting the blend amplifies noise: inpaint
+    # The blend is inverted where alpha is below this (above, inversion amplifies noise); 0 turns
+    # inversion off and Telea fills every region.
+    invert_max_alpha: float = 0.7
     plausible_error: float = 0.08  # low-pass distance (0-1 scale) from the inpainted fill
     inpaint_radius: int = 3  # Telea's neighbourhood, in pixels
 
@@ -125,7 +127,7 @@ def restore_regions(
             detection.colour[window],
         )
         restored = np.where(
-            (detection.alpha[window] > cfg.invert_max_alpha)[..., None], fill_f, inverted
+            (detection.alpha[window] < cfg.invert_max_alpha)[..., None], inverted, fill_f
         )
         # Inversion with a wrong alpha or colour leaves a ghost or a hole of the mark's shape:
         # at low frequency it then stands out from the fill the surroundings predict.

@@ -3,6 +3,8 @@ which regions are kept, how they are restored, and that nothing else changes."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -201,3 +203,12 @@ def test_a_given_mask_replaces_the_decided_regions(gravel):
 def test_settings_pick_only_the_pipeline_keys():
     cfg = PipelineConfig.from_settings({"grow_pixels": 3, "tile": 64, "precision": "float32"})
     assert cfg == PipelineConfig(grow_pixels=3)
+
+
+def test_invert_max_alpha_zero_turns_inversion_off(gravel):
+    alpha = frame_alpha(64, 80, 0.5, (20, 20, 44, 60))
+    marked = blend(gravel, alpha, WHITE)
+    mask = alpha > 0
+    off = replace(CFG, invert_max_alpha=0.0)
+    out = restore_regions(marked, mask, detection(alpha, WHITE), off)
+    assert np.array_equal(out, telea(marked, mask, CFG.inpaint_radius))
