@@ -30,6 +30,7 @@ import training.losses
 import training.model
 import training.synth
 from handler.pipeline import Detection, PipelineConfig, remove_watermark
+from training.evaluate import serving_settings
 from training.examples import (
     collate,
     load_marks,
@@ -123,11 +124,13 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
 
 
 @torch.inference_mode()
-def validation_scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-    """What the served pipeline makes of the validation crops with these weights
-    (handler/pipeline.py at its default settings: regions gated by confidence, blend inverted or
-    inpainted, everything else untouched): mean PSNR (dB) against the clean images in uint8,
-    and the pooled F1 of its final mask."""
+def validation_scores(
+    model: nn.Module, batch: dict[str, torch.Tensor], cfg: PipelineConfig
+) -> dict[str, float]:
+    """What the served pipeline (handler/pipeline.py with ``cfg``: regions gated by confidence,
+    blend inverted or inpainted, everything else untouched) makes of the validation crops with
+    these weights: mean PSNR (dB) against the clean images in uint8, and the pooled F1 of its
+    final mask."""
     was_training = model.training
     model.eval()
     pred = predict(model, batch["watermarked"])  # type: ignore[arg-type]
@@ -136,7 +139,6 @@ def validation_scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> dict[
     probability = pred.mask[:, 0].float().cpu().numpy()
     alpha = pred.alpha[:, 0].float().cpu().numpy()
     colour = pred.colour.float().permute(0, 2, 3, 1).cpu().numpy()
-    cfg = PipelineConfig()
     scores, found = [], []
     for i in range(len(watermarked)):
         output, mask = remove_watermark(
@@ -172,16 +174,19 @@ def train(
     log_dir: Path | None = None,
     init: Path | None = None,
     workers: int = 0,
+    pipeline: PipelineConfig | None = None,
 ) -> dict[str, float]:
     """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation.
 
     A fresh run starts from the weights in ``init`` when given (a checkpoint of the same
     architecture, e.g. the best model of an earlier session), else from random weights.
     Validation draws its marks from ``val_assets``: fonts and logos training never sees.
-    Runs on the GPU when there is one; ``workers`` processes synthesise batches alongside (on a
+    Validation runs the served pipeline with ``pipeline`` (default: its defaults). Runs on the
+    GPU when there is one; ``workers`` processes synthesise batches alongside (on a
     GPU the synthesis, not the network, is the bottleneck; 0 makes them in this process).
     """
     runs.mkdir(parents=True, exist_ok=True)
+    pipeline = pipeline or PipelineConfig()
     torch.manual_seed(cfg.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = WatermarkRemover(model_cfg)
@@ -226,7 +231,7 @@ def train(
     )
     val_batch = {name: t.to(device) for name, t in val_batch.items()}
     if start == 0:  # what the weights score before this run: the bar a warm start must clear
-        print(f"step 0: val PSNR {validation_scores(model, val_batch)['psnr']:.2f} dB")
+        print(f"step 0: val PSNR {validation_scores(model, val_batch, pipeline)['psnr']:.2f} dB")
     live = _open_live(log_dir, resume=start > 0)
     model.train()
     batches = torch.utils.data.DataLoader(
@@ -257,7 +262,7 @@ def train(
 
         done = step + 1
         if done % cfg.eval_every == 0 or done == cfg.steps:
-            scores = validation_scores(ema.module, val_batch)
+            scores = validation_scores(ema.module, val_batch, pipeline)
             val = scores["psnr"]
             if val > best["val_psnr"]:
                 best = {"val_psnr": val, "val_mask_f1": scores["mask_f1"], "step": done}
@@ -324,6 +329,10 @@ def main() -> None:
     parser.add_argument("--init", type=Path, default=None, help="weights to start from")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--workers", type=int, default=0, help="batch-making processes")
+    parser.add_argument(
+        "--serving-config", type=Path, default=None,
+        help="handler/model-config.yaml: validation runs the pipeline with its settings",
+    )  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     cfg, model_cfg = load_params(args.params)
@@ -338,7 +347,10 @@ def main() -> None:
         args.log_dir,
         args.init,
         args.workers,
-    )
+        None if args.serving_config is None else PipelineConfig.from_settings(
+            serving_settings(args.serving_config)
+        ),
+    )  # fmt: skip
     print(json.dumps(summary))
 
 
