@@ -36,8 +36,8 @@ CONNECTIVITY = np.ones((3, 3), dtype=bool)
 @dataclass(frozen=True)
 class PipelineConfig:
     mask_threshold: float = 0.5  # a pixel above this belongs to a candidate region
-    seed_threshold: float = 0.8  # a region is kept only if some pixel is this sure ...
-    region_confidence: float = 0.65  # ... and its mean probability is at least this
+    seed_threshold: float = 0.9  # a region is kept only if some pixel is this sure ...
+    region_confidence: float = 0.8  # ... and its mean probability is at least this
     min_region_pixels: int = 6  # smaller specks are noise, not marks
     grow_pixels: int = 1  # kept regions widened by this many pixels
     # The blend is inverted where alpha is below this (above, inversion amplifies noise); 0 turns
