@@ -30,6 +30,7 @@ PACKAGED_MODULES = (
     "handler/jobs.py",
     "handler/pipeline.py",
     "handler/regions.py",
+    "handler/settings.py",
     "training/__init__.py",
     "training/checkpoint.py",
     "training/model.py",

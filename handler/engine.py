@@ -17,7 +17,7 @@ the benchmark share it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from handler.pipeline import Detection, PipelineConfig, decide_regions, remove_watermark
 from handler.regions import RegionConfig, detect_windows, find_tiles
+from handler.settings import own_settings
 from training.model import WatermarkRemover, predict
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -46,8 +47,7 @@ class EngineConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> EngineConfig:
         """From model-config.yaml's ``handler`` section: its engine keys, defaults otherwise."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in settings.items() if k in names})
+        return cls(**own_settings(cls, settings))
 
 
 @dataclass(frozen=True)

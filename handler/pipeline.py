@@ -22,12 +22,14 @@ Pure numpy/OpenCV on uint8 HWC images; no torch, no TorchServe.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 from scipy import ndimage
+
+from handler.settings import own_settings
 
 # 8-connectivity: the strokes of a rotated glyph touch at corners.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -49,8 +51,7 @@ class PipelineConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> PipelineConfig:
         """From model-config.yaml's ``handler`` section: its pipeline keys, defaults otherwise."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in settings.items() if k in names})
+        return cls(**own_settings(cls, settings))
 
 
 @dataclass(frozen=True)

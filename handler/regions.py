@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.nn import functional as F
+
+from handler.settings import own_settings
 
 # A network call: (B, 3, H, W) float in [0, 1] -> detection maps (B, C, H, W), channel 0 the
 # watermark probability (handler/engine.py: probability, alpha, colour).
@@ -47,8 +49,7 @@ class RegionConfig:
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> RegionConfig:
         """From model-config.yaml's ``handler`` section: its region keys, defaults otherwise."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in settings.items() if k in names})
+        return cls(**own_settings(cls, settings))
 
 
 def reduced_size(height: int, width: int, side: int) -> tuple[int, int]:
