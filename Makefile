@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# The upload page's ALTCHA widget, from package.json and package-lock.json (served, no CDN).
+WIDGET := node_modules/altcha/dist/external/altcha.js
 CHECKPOINT := model/clearmark.pt
 MAR := model_store/clearmark.mar
 # Everything packed into the archive: it is rebuilt when any of them changes.
@@ -14,18 +16,18 @@ MAR_INPUTS := $(CHECKPOINT) handler/__init__.py handler/clearmark_handler.py han
 
 .PHONY: run test lint loadtest bench java install clean
 
-run: java $(MAR)
+run: java $(MAR) $(WIDGET)
 	$(BIN)/python -m serving
 
-test: java $(MAR)
+test: java $(MAR) $(WIDGET)
 	$(BIN)/python -m pytest
 
 # Steps the upload rate past saturation against the stack (started if not running); var/loadtest/.
-loadtest: java $(MAR)
+loadtest: java $(MAR) $(WIDGET)
 	$(BIN)/python -m loadtests.run
 
 # Model-only and end-to-end speed, batching and worker memory in one run: var/bench/bench.json.
-bench: java $(MAR)
+bench: java $(MAR) $(WIDGET)
 	$(BIN)/python -m bench --checkpoint $(CHECKPOINT) --model-store $(dir $(MAR))
 
 lint: $(INSTALLED)
@@ -42,7 +44,12 @@ java:
 		exit 1; \
 	fi
 
-install: $(INSTALLED)
+install: $(INSTALLED) $(WIDGET)
+
+$(WIDGET): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "The upload page's widget needs npm: sudo apt-get install -y npm"; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

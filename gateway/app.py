@@ -11,13 +11,18 @@ import jinja2
 from aiohttp import web
 
 from gateway.admission import Admission
-from gateway.keys import ADMISSION, SETTINGS, TORCHSERVE
+from gateway.client_limits import ClientLimits, open_storage
+from gateway.keys import ADMISSION, CLIENT_LIMITS, PROOF_OF_WORK, SETTINGS, TORCHSERVE
 from gateway.middleware import add_security_headers, json_errors
+from gateway.proof_of_work import ProofOfWork, new_key
 from gateway.settings import Settings
 from gateway.torchserve_client import TorchServeClient
 from gateway.views import routes
 
 _PACKAGE_DIR = Path(__file__).parent
+# The ALTCHA widget, installed from package.json by `npm ci` (make does it): served, never a CDN.
+WIDGET_DIR = _PACKAGE_DIR.parent / "node_modules" / "altcha" / "dist"
+WIDGET_ROUTE = "/vendor/altcha"
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -25,6 +30,29 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[json_errors])
     app[SETTINGS] = settings
     app[ADMISSION] = Admission(settings.max_in_flight)
+    storage = open_storage(settings.redis_url)
+    app[CLIENT_LIMITS] = (
+        ClientLimits(
+            storage,
+            settings.rate_limit_per_minute,
+            settings.rate_limit_burst,
+            settings.max_uploads_per_client,
+            # A slot is held at most about one inference; twice that if a replica died.
+            slot_expiry_s=2 * settings.inference_timeout_s,
+        )
+        if settings.rate_limited
+        else None
+    )
+    app[PROOF_OF_WORK] = (
+        ProofOfWork(
+            settings.proof_of_work_key or new_key(),
+            settings.proof_of_work_cost,
+            settings.proof_of_work_expiry_s,
+            storage,
+        )
+        if settings.proof_of_work
+        else None
+    )
     app.cleanup_ctx.append(_torchserve_client)
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(_PACKAGE_DIR / "templates"), autoescape=True
@@ -32,6 +60,13 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(add_security_headers)
     app.router.add_routes(routes)
     app.router.add_static("/static", _PACKAGE_DIR / "static")
+    if settings.proof_of_work:
+        if not (WIDGET_DIR / "external" / "altcha.js").is_file():
+            raise RuntimeError(
+                f"the ALTCHA widget is missing from {WIDGET_DIR}: run `npm ci` in the repository "
+                "(make does), or set GATEWAY_PROOF_OF_WORK=off"
+            )
+        app.router.add_static(WIDGET_ROUTE, WIDGET_DIR)
     return app
 
 

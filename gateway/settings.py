@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _DEFAULT_TORCHSERVE_HOST = "127.0.0.1"
 # Must match the port of inference_address in config.properties (checked by a test).
@@ -37,6 +40,27 @@ class Settings:
     max_in_flight: int = 16
     connect_timeout_s: float = 5.0
     ready_timeout_s: float = 10.0
+    # An ALTCHA proof of work on every upload (gateway/proof_of_work.py); off for a private
+    # deployment or a benchmark.
+    proof_of_work: bool = True
+    # Signs challenges; "" makes create_app generate one, so each start invalidates old ones.
+    # Replicas that share a Redis must share the key too.
+    proof_of_work_key: str = ""
+    # PBKDF2-SHA-256 iterations per attempt; the derived key must start with one zero byte,
+    # so a solution takes 256 attempts on average (README: Proof of work).
+    proof_of_work_cost: int = 1000
+    proof_of_work_expiry_s: int = 300
+    # Uploads per client a minute, averaged over ten minutes; 0 turns every per-client limit
+    # off. Up to rate_limit_burst of them may come within any one minute.
+    rate_limit_per_minute: int = 30
+    rate_limit_burst: int = 40
+    # Uploads of one client inside the gateway at once (the page sends 2 at a time).
+    max_uploads_per_client: int = 4
+    # Peers whose X-Forwarded-For is believed (a reverse proxy in front of the gateway).
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # "" keeps limits and spent proofs of work in this process; redis://host:port/db shares
+    # them between replicas.
+    redis_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -61,10 +85,34 @@ class Settings:
                 env, "GATEWAY_INFERENCE_TIMEOUT_S", defaults.inference_timeout_s
             ),
             max_in_flight=_positive_int(env, "GATEWAY_MAX_IN_FLIGHT", defaults.max_in_flight),
+            proof_of_work=_on_off(env, "GATEWAY_PROOF_OF_WORK", defaults.proof_of_work),
+            proof_of_work_key=env.get("GATEWAY_PROOF_OF_WORK_KEY", defaults.proof_of_work_key),
+            proof_of_work_cost=_positive_int(
+                env, "GATEWAY_PROOF_OF_WORK_COST", defaults.proof_of_work_cost
+            ),
+            proof_of_work_expiry_s=_positive_int(
+                env, "GATEWAY_PROOF_OF_WORK_EXPIRY_S", defaults.proof_of_work_expiry_s
+            ),
+            rate_limit_per_minute=_whole_number(
+                env, "GATEWAY_RATE_LIMIT_PER_MINUTE", defaults.rate_limit_per_minute
+            ),
+            rate_limit_burst=_positive_int(
+                env, "GATEWAY_RATE_LIMIT_BURST", defaults.rate_limit_burst
+            ),
+            max_uploads_per_client=_positive_int(
+                env, "GATEWAY_MAX_UPLOADS_PER_CLIENT", defaults.max_uploads_per_client
+            ),
+            trusted_proxies=_networks(env, "GATEWAY_TRUSTED_PROXIES", defaults.trusted_proxies),
+            redis_url=env.get("GATEWAY_REDIS_URL", defaults.redis_url),
         )
 
+    @property
+    def rate_limited(self) -> bool:
+        """Whether the per-client limits apply (GATEWAY_RATE_LIMIT_PER_MINUTE=0 turns them off)."""
+        return self.rate_limit_per_minute > 0
 
-def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+
+def _whole_number(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None:
         return default
@@ -72,9 +120,43 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be greater than 0, got {raw!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be 0 or more, got {raw!r}")
     return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _whole_number(env, name, default)
+    if value == 0:
+        raise ValueError(f"{name} must be greater than 0, got {env[name]!r}")
+    return value
+
+
+def _on_off(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    words = {"on": True, "off": False}
+    if raw.strip().lower() not in words:
+        raise ValueError(f"{name} must be on or off, got {raw!r}")
+    return words[raw.strip().lower()]
+
+
+def _networks(
+    env: Mapping[str, str], name: str, default: tuple[IPNetwork, ...]
+) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDR networks, e.g. "10.0.0.0/8, ::1"."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        return tuple(
+            ipaddress.ip_network(item.strip(), strict=False)
+            for item in raw.split(",")
+            if item.strip()
+        )
+    except ValueError:
+        raise ValueError(f"{name} must list IP addresses or networks, got {raw!r}") from None
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

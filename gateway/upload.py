@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, hdrs, web
 
 from gateway.validation import FILE_EXTENSIONS, UploadError
 
@@ -40,11 +40,16 @@ async def read_upload(request: web.Request, max_bytes: int, *, with_mask: bool) 
     with_mask the optional multipart `mask` field too, in either order.
 
     Each file field may hold max_bytes; every other field is read and dropped, all of them
-    together within MULTIPART_OVERHEAD_BYTES. Raises UploadError: 415 for any other content
-    type, 413 past a limit (before reading anything when Content-Length already says so),
-    400 for a form without an image field or a malformed form. Only the first field of each
-    name is read.
+    together within MULTIPART_OVERHEAD_BYTES. Raises UploadError: 400 without a content type,
+    415 for any other content type, 413 past a file's limit (before reading anything when
+    Content-Length already says so), 400 for a form without an image field, with a file field
+    twice, with other fields past their allowance, or a malformed form.
     """
+    if hdrs.CONTENT_TYPE not in request.headers:
+        raise UploadError(
+            400,
+            f"no image: send multipart/form-data with an {IMAGE_FIELD!r} field or an image/* body",
+        )
     content_type = request.content_type
     if content_type == "multipart/form-data":
         files = (IMAGE_FIELD, MASK_FIELD) if with_mask else (IMAGE_FIELD,)
@@ -96,11 +101,14 @@ async def _read_multipart(
     overhead_left = MULTIPART_OVERHEAD_BYTES
     try:
         reader = await request.multipart()
-        while len(found) < len(files) and (part := await reader.next()) is not None:
+        # To the end: a second image hidden behind the first must not go unnoticed.
+        while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise UploadError(400, "nested multipart bodies are not supported")
             name = part.name
-            if name in files and name not in found:
+            if name in found:
+                raise UploadError(400, f"the form has more than one {name!r} field; send one")
+            if name in files:
                 what = "upload" if name == IMAGE_FIELD else name
                 data = await _collect(_part_chunks(part), max_bytes, _too_large(what, max_bytes))
                 found[name] = (data, part.filename)
@@ -110,7 +118,8 @@ async def _read_multipart(
                     f"the form's fields other than {others} are larger than the limit of "
                     f"{MULTIPART_OVERHEAD_BYTES:,} bytes"
                 )
-                overhead_left -= len(await _collect(_part_chunks(part), overhead_left, too_large))
+                dropped = await _collect(_part_chunks(part), overhead_left, too_large, status=400)
+                overhead_left -= len(dropped)
     except ValueError:
         # aiohttp's multipart parser reports a missing boundary or broken framing this way.
         raise UploadError(400, "malformed multipart/form-data body") from None
@@ -122,14 +131,16 @@ async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _collect(chunks: AsyncIterator[bytes], max_bytes: int, too_large: str) -> bytes:
-    """Join chunks in memory, stopping with 413 and the message too_large as soon as more
+async def _collect(
+    chunks: AsyncIterator[bytes], max_bytes: int, too_large: str, status: int = 413
+) -> bytes:
+    """Join chunks in memory, stopping with status and the message too_large as soon as more
     than max_bytes arrived."""
     buffer = bytearray()
     async for chunk in chunks:
         buffer += chunk
         if len(buffer) > max_bytes:
-            raise UploadError(413, too_large)
+            raise UploadError(status, too_large)
     return bytes(buffer)
 
 

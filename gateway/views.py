@@ -9,7 +9,8 @@ import math
 import aiohttp_jinja2
 from aiohttp import web
 
-from gateway.keys import ADMISSION, SETTINGS, TORCHSERVE
+from gateway.gatekeeper import admitted
+from gateway.keys import PROOF_OF_WORK, SETTINGS, TORCHSERVE
 from gateway.torchserve_client import TorchServeFailed
 from gateway.upload import download_filename, read_upload
 from gateway.validation import inspect_image, inspect_mask, mask_mismatch, result_mismatch
@@ -28,8 +29,19 @@ async def index(request: web.Request) -> web.Response:
         "max_upload_mb": f"{settings.max_upload_bytes / 2**20:.3g}",
         "max_megapixels": f"{settings.max_pixels / 1e6:.3g}",
         "max_square_side": side,
+        "proof_of_work": settings.proof_of_work,
     }
     return aiohttp_jinja2.render_template("index.html", request, context)
+
+
+@routes.get("/api/v1/challenge")
+async def challenge(request: web.Request) -> web.Response:
+    """A signed ALTCHA challenge; its solution, in the X-Altcha header, buys one upload.
+    404 when the proof of work is off (clients then send none)."""
+    proof_of_work = request.app[PROOF_OF_WORK]
+    if proof_of_work is None:
+        return web.json_response({"error": "the proof of work is off here"}, status=404)
+    return web.json_response(proof_of_work.challenge(), headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/api/v1/remove")
@@ -40,7 +52,7 @@ async def remove(request: web.Request) -> web.Response:
     detection.
     """
     settings = request.app[SETTINGS]
-    with request.app[ADMISSION].slot():
+    async with admitted(request):
         upload = await read_upload(request, settings.max_upload_bytes, with_mask=True)
         loop = asyncio.get_running_loop()
         # Full decodes of up to max_pixels: keep them off the event loop.
@@ -55,7 +67,9 @@ async def remove(request: web.Request) -> web.Response:
             upload.data, info.mime, upload.mask, mask_mime
         )
     _check_answer(result_mismatch(info, cleaned, content_type))
-    return _inline(cleaned, info.mime, download_filename(upload.filename, info.format, "clearmark"))
+    return _image_answer(
+        cleaned, info.mime, download_filename(upload.filename, info.format, "clearmark")
+    )
 
 
 @routes.post("/api/v1/detect")
@@ -63,13 +77,13 @@ async def detect(request: web.Request) -> web.Response:
     """The predicted watermark mask of one image (multipart field `image` or a raw image/*
     body): a greyscale PNG of its size, 255 where the watermark is, 0 elsewhere."""
     settings = request.app[SETTINGS]
-    with request.app[ADMISSION].slot():
+    async with admitted(request):
         upload = await read_upload(request, settings.max_upload_bytes, with_mask=False)
         loop = asyncio.get_running_loop()
         info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
         mask, content_type = await request.app[TORCHSERVE].detect_watermark(upload.data, info.mime)
     _check_answer(mask_mismatch(info, mask, content_type))
-    return _inline(mask, content_type, download_filename(upload.filename, "PNG", "mask"))
+    return _image_answer(mask, content_type, download_filename(upload.filename, "PNG", "mask"))
 
 
 def _check_answer(problem: str | None) -> None:
@@ -78,13 +92,14 @@ def _check_answer(problem: str | None) -> None:
         raise TorchServeFailed(problem)
 
 
-def _inline(body: bytes, mime: str, filename: str) -> web.Response:
-    """An image answer the browser shows, under filename when saved, and never caches."""
+def _image_answer(body: bytes, mime: str, filename: str) -> web.Response:
+    """An image answer saved under filename (an attachment, never rendered as a page of
+    ours), never cached."""
     return web.Response(
         body=body,
         content_type=mime,
         headers={
-            "Content-Disposition": f'inline; filename="{filename}"',
+            "Content-Disposition": f'attachment; filename="{filename}"',
             "Cache-Control": "no-store",
         },
     )

@@ -78,12 +78,20 @@
     );
   }
 
-  // One upload, sent again after Retry-After while the server answers 503 (retry.js says when).
+  // A fresh proof-of-work solution for each try (pow.js), or none when the server asks none.
+  async function uploadHeaders() {
+    if (!window.clearmarkProofOfWork) return {};
+    return { "X-Altcha": await window.clearmarkProofOfWork() };
+  }
+
+  // One upload, sent again after Retry-After while the server answers 503 or 429 (retry.js
+  // says when).
   async function send(file, view) {
     for (let attempt = 1; ; attempt += 1) {
       const body = new FormData();
       body.append("image", file, file.name);
-      const response = await fetch(form.action, { method: "POST", body });
+      const headers = await uploadHeaders();
+      const response = await fetch(form.action, { method: "POST", body, headers });
       const delay = retryDelaySeconds(response.status, response.headers.get("Retry-After"), attempt);
       if (delay === null) return response;
       showWaiting(view, delay);

@@ -146,6 +146,8 @@ async def fake_torchserve(
 
 @pytest.fixture
 def settings(fake_torchserve: FakeTorchServe) -> Settings:
+    """Small limits; the proof of work and the per-client limits off, as for a private
+    deployment: tests/gateway/test_abuse.py turns them on."""
     return Settings(
         torchserve_url=fake_torchserve.url,
         max_upload_bytes=MAX_UPLOAD_BYTES,
@@ -153,6 +155,8 @@ def settings(fake_torchserve: FakeTorchServe) -> Settings:
         inference_timeout_s=INFERENCE_TIMEOUT_S,
         connect_timeout_s=0.5,
         ready_timeout_s=0.5,
+        proof_of_work=False,
+        rate_limit_per_minute=0,
     )
 
 

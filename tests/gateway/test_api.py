@@ -60,7 +60,7 @@ async def test_multipart_upload_returns_cleaned_image(
     body = await response.read()
     assert _decoded_size(body, image_format) == SIZE
     assert response.headers["Content-Disposition"] == (
-        f'inline; filename="holiday_photo-clearmark.{ext}"'
+        f'attachment; filename="holiday_photo-clearmark.{ext}"'
     )
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -84,7 +84,9 @@ async def test_raw_body_upload_returns_cleaned_image(
     assert response.status == 200
     assert response.content_type == mime
     assert _decoded_size(await response.read(), image_format) == SIZE
-    assert response.headers["Content-Disposition"] == f'inline; filename="image-clearmark.{ext}"'
+    assert (
+        response.headers["Content-Disposition"] == f'attachment; filename="image-clearmark.{ext}"'
+    )
     assert response.headers["Cache-Control"] == "no-store"
     assert fake_torchserve.received == [Prediction("remove", mime, image)]
 
@@ -140,7 +142,7 @@ async def test_mask_is_forwarded_with_the_image(
 
     assert response.status == 200
     assert response.content_type == "image/png"
-    assert response.headers["Content-Disposition"] == 'inline; filename="photo-clearmark.png"'
+    assert response.headers["Content-Disposition"] == 'attachment; filename="photo-clearmark.png"'
     assert fake_torchserve.received == [Prediction("remove", "image/png", image, mask_mime, mask)]
 
 
@@ -166,7 +168,9 @@ async def test_detect_returns_the_predicted_mask(
     with Image.open(io.BytesIO(body)) as mask:
         assert (mask.format, mask.mode, mask.size) == ("PNG", "L", SIZE)
         assert mask.getextrema() == (0, 255)
-    assert response.headers["Content-Disposition"] == 'inline; filename="holiday_photo-mask.png"'
+    assert (
+        response.headers["Content-Disposition"] == 'attachment; filename="holiday_photo-mask.png"'
+    )
     assert response.headers["Cache-Control"] == "no-store"
     assert fake_torchserve.received == [Prediction("detect", mime, image)]
 
@@ -180,7 +184,7 @@ async def test_detect_takes_a_raw_body(
 
     assert response.status == 200
     assert await response.read() == fake_mask(SIZE)
-    assert response.headers["Content-Disposition"] == 'inline; filename="image-mask.png"'
+    assert response.headers["Content-Disposition"] == 'attachment; filename="image-mask.png"'
     assert fake_torchserve.received == [Prediction("detect", "image/jpeg", jpeg)]
 
 

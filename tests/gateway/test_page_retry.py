@@ -33,6 +33,10 @@ def test_busy_answers_are_retried_after_the_servers_delay() -> None:
     assert delays([(503, str(RETRY_AFTER_S), 1), (503, "12", 3)]) == [RETRY_AFTER_S, 12]
 
 
+def test_over_the_clients_limit_is_retried_after_the_servers_delay() -> None:
+    assert delays([(429, "7", 1), (429, "7", 4), (403, None, 1)]) == [7, None, None]
+
+
 def test_final_answers_and_the_last_attempt_are_not_retried() -> None:
     cases = [(200, None, 1), (413, None, 1), (415, None, 1), (504, "5", 1), (503, "5", 4)]
     assert delays(cases) == [None] * len(cases)
