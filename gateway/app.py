@@ -77,6 +77,10 @@ async def _torchserve_client(app: web.Application) -> AsyncIterator[None]:
     )
     async with aiohttp.ClientSession(timeout=timeout) as session:
         app[TORCHSERVE] = TorchServeClient(
-            session, settings.torchserve_url, settings.model_name, settings.ready_timeout_s
+            session,
+            settings.torchserve_url,
+            settings.model_name,
+            settings.ready_timeout_s,
+            settings.max_answer_bytes,
         )
         yield

@@ -107,6 +107,13 @@ class Settings:
         )
 
     @property
+    def max_answer_bytes(self) -> int:
+        """The largest answer taken from TorchServe: an RGBA PNG of max_pixels that does not
+        compress (4 bytes a pixel, 5% for filter bytes and chunks) and 64 KiB of headers.
+        TorchServe's max_response_size must allow it (tests/test_config_agreement.py)."""
+        return math.ceil(4 * self.max_pixels * 1.05) + 64 * 1024
+
+    @property
     def rate_limited(self) -> bool:
         """Whether the per-client limits apply (GATEWAY_RATE_LIMIT_PER_MINUTE=0 turns them off)."""
         return self.rate_limit_per_minute > 0

@@ -91,8 +91,10 @@ class TorchServeClient:
         base_url: str,
         model_name: str,
         ready_timeout_s: float,
+        max_answer_bytes: int,
     ) -> None:
         self._session = session
+        self._max_answer_bytes = max_answer_bytes
         self._predictions_url = URL(base_url) / "predictions" / model_name
         self._inference_timeout = session.timeout
         self._ready_timeout = aiohttp.ClientTimeout(total=ready_timeout_s)
@@ -146,7 +148,7 @@ class TorchServeClient:
             async with self._session.post(
                 self._predictions_url, data=form, timeout=timeout
             ) as response:
-                body = await response.read()
+                body = await self._read_bounded(response)
                 status = response.status
                 content_type = response.content_type
         # TimeoutError first: aiohttp's timeout errors are also ClientErrors.
@@ -162,6 +164,22 @@ class TorchServeClient:
         if status == 200:
             return body, content_type
         raise _error_for(status, body)
+
+    async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
+        """The answer's body, or TorchServeFailed as soon as it outgrows max_answer_bytes:
+        a broken backend must not fill the gateway's memory."""
+        too_large = TorchServeFailed("the model server sent an answer larger than any image")
+        declared = response.content_length
+        if declared is not None and declared > self._max_answer_bytes:
+            logger.warning("TorchServe announced a %d-byte answer", declared)
+            raise too_large
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            body += chunk
+            if len(body) > self._max_answer_bytes:
+                logger.warning("TorchServe sent more than %d bytes", self._max_answer_bytes)
+                raise too_large
+        return bytes(body)
 
 
 def _error_for(status: int, body: bytes) -> TorchServeError:

@@ -21,6 +21,10 @@ SUPPORTED_FORMATS: dict[str, str] = {
 # Pillow format name -> extension of the cleaned file offered for download.
 FILE_EXTENSIONS: dict[str, str] = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
 
+# The longest side accepted, whatever the pixel count: WebP's own limit is 16,383, and a
+# 16-megapixel strip one pixel high is not a photo.
+MAX_SIDE = 16384
+
 # EXIF orientations that turn the picture a quarter turn: its displayed width is its height.
 _QUARTER_TURNS = {5, 6, 7, 8}
 
@@ -67,10 +71,10 @@ def sniff_format(data: bytes) -> str | None:
 def inspect_image(data: bytes, max_pixels: int, role: str = "image") -> ImageInfo:
     """Check an upload in a fixed order and describe it, or raise UploadError.
 
-    400 empty, 415 not PNG/JPEG/WebP, 422 unreadable header, 413 more than max_pixels,
-    422 incomplete or corrupt pixel data; role ("image", "mask") names the upload in the
-    messages. The last step decodes every pixel, so this is CPU work: call it from an
-    executor in async code.
+    400 empty, 415 not PNG/JPEG/WebP, 422 unreadable header, 413 more than max_pixels or a
+    side over MAX_SIDE, 422 animated, 422 incomplete or corrupt pixel data; role ("image",
+    "mask") names the upload in the messages. The last step decodes every pixel, so this is
+    CPU work: call it from an executor in async code.
     """
     if not data:
         raise UploadError(400, f"no {role}: the upload is empty")
@@ -89,6 +93,10 @@ def inspect_image(data: bytes, max_pixels: int, role: str = "image") -> ImageInf
             with Image.open(io.BytesIO(data), formats=[image_format]) as img:
                 width, height = img.size
                 _check_pixels(width, height, max_pixels, role)
+                if getattr(img, "n_frames", 1) > 1:
+                    raise UploadError(
+                        422, f"the {name} {role} is animated; send a single still image"
+                    )
                 try:
                     img.load()
                     # After load: a PNG may keep its eXIf chunk behind the pixel data.
@@ -178,6 +186,10 @@ def _answer_mismatch(
 
 
 def _check_pixels(width: int, height: int, max_pixels: int, role: str) -> None:
+    if max(width, height) > MAX_SIDE:
+        raise UploadError(
+            413, f"{role} is {width}x{height}; the limit is {MAX_SIDE:,} pixels on a side"
+        )
     pixels = width * height
     if pixels > max_pixels:
         raise UploadError(

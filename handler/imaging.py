@@ -18,6 +18,8 @@ MIME_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 # What Pillow raises on malformed input besides OSError: its pure-Python parsers fail with these
 # on hostile headers. Any of them escaping would fail the whole batch, not just this request.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
+# Greyscale at more than 8 bits (16-bit PNG): Pillow's convert("RGB") clips these to 255.
+_DEEP_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
 
@@ -86,12 +88,20 @@ def _open(data: bytes, what: str) -> Image.Image:
     return img
 
 
+def _eight_bit(img: Image.Image) -> Image.Image:
+    """16-bit (0-65535) greyscale scaled to 8 bits ("L"); any other mode as it is."""
+    if img.mode not in _DEEP_GREY_MODES:
+        return img
+    deep = np.asarray(img, dtype=np.float64)  # (H, W)
+    return Image.fromarray(np.clip(np.rint(deep / 257), 0, 255).astype(np.uint8), "L")
+
+
 def decode_image(data: bytes) -> DecodedImage:
     """Decode PNG, JPEG or WebP bytes; ImageRejected says why not (400, 415, 413 or 422)."""
     img = _open(data, "image")
     fmt = img.format or ""
     icc_profile = img.info.get("icc_profile")
-    oriented = ImageOps.exif_transpose(img)
+    oriented = _eight_bit(ImageOps.exif_transpose(img))
     has_alpha = oriented.mode in ("RGBA", "LA", "PA") or "transparency" in oriented.info
     if has_alpha:
         rgba = oriented.convert("RGBA")
@@ -111,7 +121,7 @@ def decode_mask(data: bytes, height: int, width: int) -> np.ndarray:
     """A person's watermark mask for an (height, width) image: PNG, JPEG or WebP, greyscale or
     colour, white (>= 128) where the watermark is, EXIF orientation applied as to the image.
     Returns (H, W) bool; ImageRejected as for images, and 422 when its size differs."""
-    img = ImageOps.exif_transpose(_open(data, "mask"))
+    img = _eight_bit(ImageOps.exif_transpose(_open(data, "mask")))
     if img.size != (width, height):
         raise ImageRejected(
             422,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from gateway.settings import Settings
@@ -21,6 +23,41 @@ def test_defaults_without_environment() -> None:
     assert settings.connect_timeout_s == 5.0
     assert settings.ready_timeout_s == 10.0
     assert settings.max_in_flight == 16
+    assert settings.proof_of_work is True
+    assert settings.proof_of_work_key == ""  # generated at start
+    assert settings.proof_of_work_expiry_s == 300
+    assert settings.rate_limit_per_minute == 30
+    assert settings.rate_limit_burst == 40
+    assert settings.max_uploads_per_client == 4
+    assert settings.trusted_proxies == ()
+    assert settings.redis_url == ""
+
+
+def test_abuse_settings_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {
+            "GATEWAY_PROOF_OF_WORK": "OFF",
+            "GATEWAY_PROOF_OF_WORK_KEY": "k",
+            "GATEWAY_PROOF_OF_WORK_COST": "5000",
+            "GATEWAY_PROOF_OF_WORK_EXPIRY_S": "60",
+            "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+            "GATEWAY_RATE_LIMIT_BURST": "5",
+            "GATEWAY_MAX_UPLOADS_PER_CLIENT": "1",
+            "GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
+            "GATEWAY_REDIS_URL": "redis://cache:6379/0",
+        }
+    )
+
+    assert settings.proof_of_work is False
+    assert (settings.proof_of_work_key, settings.proof_of_work_cost) == ("k", 5000)
+    assert settings.proof_of_work_expiry_s == 60
+    assert settings.rate_limit_per_minute == 0 and not settings.rate_limited
+    assert (settings.rate_limit_burst, settings.max_uploads_per_client) == (5, 1)
+    assert settings.trusted_proxies == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+    assert settings.redis_url == "redis://cache:6379/0"
 
 
 def test_environment_overrides() -> None:
@@ -70,6 +107,12 @@ def test_torchserve_host_alone_keeps_default_port() -> None:
         ("GATEWAY_INFERENCE_TIMEOUT_S", "nan"),
         ("GATEWAY_MAX_IN_FLIGHT", "0"),
         ("GATEWAY_MAX_IN_FLIGHT", "many"),
+        ("GATEWAY_PROOF_OF_WORK", "maybe"),
+        ("GATEWAY_PROOF_OF_WORK_COST", "0"),
+        ("GATEWAY_RATE_LIMIT_PER_MINUTE", "-1"),
+        ("GATEWAY_RATE_LIMIT_BURST", "0"),
+        ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/33"),
+        ("GATEWAY_TRUSTED_PROXIES", "proxy.example"),
     ],
 )
 def test_bad_value_names_the_variable(name: str, value: str) -> None:
