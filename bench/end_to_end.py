@@ -14,7 +14,13 @@ from bench.memory import GIB, worker_peaks
 from bench.plan import GATEWAY_HOST, TORCHSERVE_PORTS
 from bench.stats import latency_summary, rounded, throughput_summary
 from serving.__main__ import gateway_ready
-from serving.stack import GatewayError, start_stack, stop_stack, wait_until_ready
+from serving.stack import (
+    MEASUREMENT_NOTE,
+    GatewayError,
+    start_stack,
+    stop_stack,
+    wait_until_ready,
+)
 
 
 @contextmanager
@@ -25,7 +31,7 @@ def bench_stack(model_store: Path, out: Path, label: str) -> Iterator[int]:
         raise GatewayError(f"something already serves {GATEWAY_HOST}: stop it first")
     log = out / f"serving-{label}.log"
     options = ["--model-store", str(model_store), "--run-dir", str(out / "run" / label)]
-    print(f"starting the stack ({label}, log: {log}) ...", flush=True)
+    print(f"starting the stack ({label}, {MEASUREMENT_NOTE}; log: {log}) ...", flush=True)
     stack = start_stack(GATEWAY_HOST, log, TORCHSERVE_PORTS, options)
     try:
         wait_until_ready(GATEWAY_HOST, stack, log)

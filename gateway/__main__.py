@@ -20,6 +20,9 @@ def main() -> None:
         port=settings.port,
         access_log_format=ACCESS_LOG_FORMAT,
         print=logging.getLogger("gateway").info,
+        # aiohttp closes a connection that has sent no complete request headers within its
+        # keep-alive timeout, counted from the connection's start: this stops slowloris.
+        keepalive_timeout=settings.idle_timeout_s,
     )
 
 

@@ -40,6 +40,12 @@ class Settings:
     max_in_flight: int = 16
     connect_timeout_s: float = 5.0
     ready_timeout_s: float = 10.0
+    # A connection that has not finished sending a request's headers (slowloris) or sits
+    # idle between requests is closed after this.
+    idle_timeout_s: float = 10.0
+    # An upload's body must have arrived within this (a phone sends 10 MB in about 40 s at
+    # 2 Mbit/s); a slower one is 408 and gives its slots back.
+    upload_timeout_s: float = 60.0
     # An ALTCHA proof of work on every upload (gateway/proof_of_work.py); off for a private
     # deployment or a benchmark.
     proof_of_work: bool = True
@@ -85,6 +91,10 @@ class Settings:
                 env, "GATEWAY_INFERENCE_TIMEOUT_S", defaults.inference_timeout_s
             ),
             max_in_flight=_positive_int(env, "GATEWAY_MAX_IN_FLIGHT", defaults.max_in_flight),
+            idle_timeout_s=positive_float(env, "GATEWAY_IDLE_TIMEOUT_S", defaults.idle_timeout_s),
+            upload_timeout_s=positive_float(
+                env, "GATEWAY_UPLOAD_TIMEOUT_S", defaults.upload_timeout_s
+            ),
             proof_of_work=_on_off(env, "GATEWAY_PROOF_OF_WORK", defaults.proof_of_work),
             proof_of_work_key=env.get("GATEWAY_PROOF_OF_WORK_KEY", defaults.proof_of_work_key),
             proof_of_work_cost=_positive_int(

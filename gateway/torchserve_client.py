@@ -71,7 +71,9 @@ def _prediction_form(task: str, image: bytes, mime: str) -> aiohttp.FormData:
     """The multipart body of one predictions request, before any mask."""
     form = aiohttp.FormData()
     # A filename makes TorchServe hand the part over as bytes rather than decoded text.
-    form.add_field(IMAGE_PART, image, content_type=mime, filename=IMAGE_PART)
+    # BytesIO, not bytes: aiohttp sends a file-like part in chunks (and warns about a bytes
+    # part over 1 MiB that it might block the event loop).
+    form.add_field(IMAGE_PART, io.BytesIO(image), content_type=mime, filename=IMAGE_PART)
     form.add_field(TASK_PART, task)
     return form
 
@@ -115,7 +117,7 @@ class TorchServeClient:
         if mask is not None:
             if mask_mime is None:
                 raise ValueError("a mask needs its MIME type")
-            form.add_field(MASK_PART, mask, content_type=mask_mime, filename=MASK_PART)
+            form.add_field(MASK_PART, io.BytesIO(mask), content_type=mask_mime, filename=MASK_PART)
         return await self._predict(form, self._inference_timeout)
 
     async def detect_watermark(self, image: bytes, mime: str) -> tuple[bytes, str]:

@@ -12,8 +12,14 @@ from aiohttp import web
 from gateway.gatekeeper import admitted
 from gateway.keys import PROOF_OF_WORK, SETTINGS, TORCHSERVE
 from gateway.torchserve_client import TorchServeFailed
-from gateway.upload import download_filename, read_upload
-from gateway.validation import inspect_image, inspect_mask, mask_mismatch, result_mismatch
+from gateway.upload import Upload, download_filename, read_upload
+from gateway.validation import (
+    UploadError,
+    inspect_image,
+    inspect_mask,
+    mask_mismatch,
+    result_mismatch,
+)
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -53,7 +59,7 @@ async def remove(request: web.Request) -> web.Response:
     """
     settings = request.app[SETTINGS]
     async with admitted(request):
-        upload = await read_upload(request, settings.max_upload_bytes, with_mask=True)
+        upload = await _read(request, with_mask=True)
         loop = asyncio.get_running_loop()
         # Full decodes of up to max_pixels: keep them off the event loop.
         info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
@@ -78,12 +84,25 @@ async def detect(request: web.Request) -> web.Response:
     body): a greyscale PNG of its size, 255 where the watermark is, 0 elsewhere."""
     settings = request.app[SETTINGS]
     async with admitted(request):
-        upload = await read_upload(request, settings.max_upload_bytes, with_mask=False)
+        upload = await _read(request, with_mask=False)
         loop = asyncio.get_running_loop()
         info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
         mask, content_type = await request.app[TORCHSERVE].detect_watermark(upload.data, info.mime)
     _check_answer(mask_mismatch(info, mask, content_type))
     return _image_answer(mask, content_type, download_filename(upload.filename, "PNG", "mask"))
+
+
+async def _read(request: web.Request, *, with_mask: bool) -> Upload:
+    """read_upload within upload_timeout_s: a body that trickles in is 408, so that it gives
+    its slots back."""
+    settings = request.app[SETTINGS]
+    try:
+        async with asyncio.timeout(settings.upload_timeout_s):
+            return await read_upload(request, settings.max_upload_bytes, with_mask=with_mask)
+    except TimeoutError:
+        raise UploadError(
+            408, f"the upload did not arrive within {settings.upload_timeout_s:g} s"
+        ) from None
 
 
 def _check_answer(problem: str | None) -> None:

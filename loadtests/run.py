@@ -3,11 +3,14 @@
     python -m loadtests.run [--host http://127.0.0.1:8000] [--out var/loadtest] [--no-start]
 
 Unless ``--no-start`` is given or the host already answers /readyz, starts the stack with
-``python -m serving`` (its log in <out>/serving.log) and stops it at the end, also on errors and
-Ctrl-C. Runs locust headless with the schedule of loadtests/schedule.py (LOADTEST_STAGE_SECONDS
-shortens every stage) and writes under <out>: locust's own locust_*.csv, locust.html and
-locust.log, records.json (every request), summary.json and throughput_latency.png. Prints the
-summary and exits 1 when the run misses the target (any failure, or p95 at the mission rate).
+``python -m serving`` (its log in <out>/serving.log), with the proof of work and the per-client
+limits off (serving/stack.py: MEASUREMENT_ENV), and stops it at the end, also on errors and
+Ctrl-C. Against a running stack with the proof of work on, every upload solves a challenge
+before it is sent (serving/client.py), outside the time measured. Runs locust headless with
+the schedule of loadtests/schedule.py (LOADTEST_STAGE_SECONDS shortens every stage) and writes
+under <out>: locust's own locust_*.csv, locust.html and locust.log, records.json (every
+request), summary.json and throughput_latency.png. Prints the summary and exits 1 when the run
+misses the target (any failure, or p95 at the mission rate).
 """
 
 from __future__ import annotations
@@ -24,7 +27,15 @@ from gateway.settings import Settings
 from loadtests.analysis import RECORDS_ENV, plot, problems, read_records, summarize, table
 from loadtests.schedule import MISSION_RATE, P95_TARGET_S, stages_from_env
 from serving.__main__ import gateway_ready
-from serving.stack import GatewayError, exit_status, start_stack, stop_stack, wait_until_ready
+from serving.client import proof_of_work_headers
+from serving.stack import (
+    MEASUREMENT_NOTE,
+    GatewayError,
+    exit_status,
+    start_stack,
+    stop_stack,
+    wait_until_ready,
+)
 from serving.torchserve import REPO
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -54,9 +65,19 @@ def load_test(host: str, out: Path, start: bool) -> int:
             if not start:
                 raise GatewayError(f"no ready gateway at {host} (and --no-start)")
             log = out / "serving.log"
-            print(f"starting the stack: python -m serving (log: {log}) ...", flush=True)
+            print(
+                f"starting the stack: python -m serving ({MEASUREMENT_NOTE}; log: {log}) ...",
+                flush=True,
+            )
             stack = start_stack(host, log)
             wait_until_ready(host, stack, log)
+        elif proof_of_work_headers(host):
+            print(
+                f"{host} has the proof of work on: every upload solves a challenge first "
+                "(not timed); its per-client limits, if on, will refuse most of this load "
+                "from one address (429)",
+                flush=True,
+            )
         stages = stages_from_env()
         minutes = sum(seconds for seconds, _ in stages) / 60
         rates = ", ".join(str(rate) for _, rate in stages)

@@ -18,6 +18,14 @@ from serving.torchserve import REPO
 
 # The launcher stops TorchServe and the gateway on SIGTERM; past this it is killed.
 STOP_TIMEOUT_S = 60
+# A stack started to be measured is a private deployment: no proof of work to solve (its CPU
+# would be the clients' on the same cores) and no per-client limit (every request comes from
+# one address). Each tool says so when it starts one.
+MEASUREMENT_ENV = {"GATEWAY_PROOF_OF_WORK": "off", "GATEWAY_RATE_LIMIT_PER_MINUTE": "0"}
+MEASUREMENT_NOTE = (
+    "proof of work off, per-client limits off: GATEWAY_PROOF_OF_WORK=off "
+    "GATEWAY_RATE_LIMIT_PER_MINUTE=0"
+)
 
 
 class GatewayError(RuntimeError):
@@ -45,16 +53,16 @@ def start_stack(
     env: Mapping[str, str] | None = None,
     options: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
-    """``python -m serving [options]`` listening at ``host``, with ``env`` added to ours (e.g.
-    TORCHSERVE_*_PORT), in its own process group (Ctrl-C in the terminal reaches only us; we
-    stop it)."""
+    """``python -m serving [options]`` listening at ``host``, with MEASUREMENT_ENV and ``env``
+    added to ours (e.g. TORCHSERVE_*_PORT), in its own process group (Ctrl-C in the terminal
+    reaches only us; we stop it)."""
     url = urlsplit(host)
     gateway = {"GATEWAY_HOST": url.hostname or "", "GATEWAY_PORT": str(url.port or 80)}
     with log.open("wb") as log_file:
         return subprocess.Popen(
             [sys.executable, "-m", "serving", *options],
             cwd=REPO,
-            env={**os.environ, **(env or {}), **gateway},
+            env={**os.environ, **MEASUREMENT_ENV, **(env or {}), **gateway},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,

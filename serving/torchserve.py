@@ -71,14 +71,17 @@ class Ports:
         return cls(**ports)
 
 
-def run_config(config: Path, ports: Ports) -> str:
-    """config.properties with every port moved to ``ports``, on loopback."""
+def run_config(config: Path, ports: Ports, overrides: Mapping[str, str] | None = None) -> str:
+    """config.properties with every port moved to ``ports``, on loopback, and the keys of
+    ``overrides`` (tests: a short queue) set to their values."""
     lines = []
     for line in config.read_text().splitlines():
         key = line.partition("=")[0].strip()
         for name, port_key in PORT_KEYS.items():
             if key == port_key:
                 line = f"{key}={_setting(key, getattr(ports, name))}"
+        if overrides and key in overrides and not line.lstrip().startswith("#"):
+            line = f"{key}={overrides[key]}"
         lines.append(line)
     return "\n".join(lines) + "\n"
 
@@ -90,11 +93,19 @@ class TorchServeError(RuntimeError):
 class TorchServe:
     """One TorchServe with one model archive; use as a context manager."""
 
-    def __init__(self, model_store: Path, archive: str, run_dir: Path, ports: Ports) -> None:
+    def __init__(
+        self,
+        model_store: Path,
+        archive: str,
+        run_dir: Path,
+        ports: Ports,
+        overrides: Mapping[str, str] | None = None,
+    ) -> None:
         self.model_store = model_store.resolve()
         self.archive = archive
         self.run_dir = run_dir.resolve()
         self.ports = ports
+        self.overrides = dict(overrides or {})
         self.log_dir = self.run_dir / "logs"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -105,7 +116,7 @@ class TorchServe:
     def start(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         config = self.run_dir / "config.properties"
-        config.write_text(run_config(CONFIG, self.ports))
+        config.write_text(run_config(CONFIG, self.ports, self.overrides))
         # TMPDIR holds TorchServe's pid file: a private one lets several run side by side.
         env = {
             **os.environ,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import yaml
 from yarl import URL
 
 from gateway.settings import Settings
@@ -49,3 +51,41 @@ def test_torchserve_ports_follow_the_environment() -> None:
 
 def test_gateway_accepts_exactly_what_the_handler_returns() -> None:
     assert SUPPORTED_FORMATS == MIME_TYPES
+
+
+MODEL_CONFIG = CONFIG_PROPERTIES.parent / "handler" / "model-config.yaml"
+
+
+def test_torchserve_can_queue_every_upload_the_gateway_admits() -> None:
+    # The gateway refuses past max_in_flight with its own 503 + Retry-After; TorchServe's
+    # queue must hold them all, or its 503 would come first, without Retry-After.
+    queue = int(read_properties(CONFIG_PROPERTIES)["job_queue_size"])
+
+    assert queue >= Settings().max_in_flight
+
+
+def test_torchserve_may_send_every_answer_the_gateway_accepts() -> None:
+    assert int(read_properties(CONFIG_PROPERTIES)["max_response_size"]) >= (
+        Settings().max_answer_bytes
+    )
+
+
+def test_the_gateway_waits_at_least_as_long_as_torchserve_lets_a_batch_run() -> None:
+    # A batch within responseTimeout is answered by TorchServe; a slower one makes TorchServe
+    # restart the worker and answer an error. The gateway must not give up on it earlier.
+    response_timeout_s = yaml.safe_load(MODEL_CONFIG.read_text())["responseTimeout"]
+
+    assert Settings().inference_timeout_s >= response_timeout_s
+
+
+def test_torchserve_is_locked_down() -> None:
+    properties = read_properties(CONFIG_PROPERTIES)
+
+    for key in ("inference_address", "management_address", "metrics_address"):
+        assert URL(properties[key]).host == "127.0.0.1", key
+    for key in ("grpc_inference_address", "grpc_management_address"):
+        assert properties[key] == "127.0.0.1", key
+    assert properties["enable_model_api"] == "false"
+    allowed = properties["allowed_urls"]
+    for url in ("http://example.com/m.mar", "https://example.com/m.mar", "file:///tmp/m.mar"):
+        assert re.fullmatch(allowed, url) is None, url

@@ -637,3 +637,86 @@ async def test_uploads_are_never_logged(
     assert image[16:48].hex() not in logged and repr(image[16:48]) not in logged
     # The access log format of `python -m gateway`: no address, agent, referrer or filename.
     assert ACCESS_LOG_FORMAT == '"%r" %s %b %Tfs'
+
+
+# --- 27: slow clients ------------------------------------------------------------------------
+
+
+async def test_27_slowloris_connections_are_closed_while_uploads_are_served(
+    aiohttp_server: Any, aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    idle = dataclasses.replace(settings, idle_timeout_s=1.0)
+    # The server option `python -m gateway` sets from the same setting.
+    server = await aiohttp_server(create_app(idle), keepalive_timeout=idle.idle_timeout_s)
+    client = await aiohttp_client(server)
+
+    async def slowloris() -> float:
+        """Send a request's headers a few bytes at a time; seconds until the server hangs up."""
+        start = time.perf_counter()
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        try:
+            writer.write(f"POST {REMOVE} HTTP/1.1\r\nHost: x\r\n".encode())
+            for n in range(100):
+                await asyncio.sleep(0.2)
+                writer.write(f"X-Slow-{n}: y\r\n".encode())
+                await writer.drain()
+                if reader.at_eof() or writer.is_closing():
+                    break
+                try:
+                    if await asyncio.wait_for(reader.read(1), timeout=0.01) == b"":
+                        break
+                except TimeoutError:
+                    continue
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+        return time.perf_counter() - start
+
+    attackers = [asyncio.create_task(slowloris()) for _ in range(50)]
+    await asyncio.sleep(0.3)
+    statuses = [(await post_raw(client, encode("RGB", SIZE, "PNG"), "image/png")).status
+                for _ in range(3)]  # fmt: skip
+    held_s = await asyncio.gather(*attackers)
+
+    assert statuses == [200, 200, 200]
+    # Closed after about idle_timeout_s, long before their 20 s of headers were sent.
+    assert max(held_s) < idle.idle_timeout_s + 3
+
+
+def test_27_python_m_gateway_sets_the_idle_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gateway.__main__ as entry
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(entry.web, "run_app", lambda app, **options: seen.update(options))
+    monkeypatch.setenv("GATEWAY_IDLE_TIMEOUT_S", "7")
+    monkeypatch.setenv("GATEWAY_PROOF_OF_WORK", "off")
+
+    entry.main()
+
+    assert seen["keepalive_timeout"] == 7.0
+
+
+async def test_27_a_body_that_trickles_in_is_408_and_gives_its_slots_back(
+    aiohttp_client: AiohttpClient, settings: Settings
+) -> None:
+    slow = dataclasses.replace(settings, upload_timeout_s=0.5, max_in_flight=1)
+    client = await aiohttp_client(create_app(slow))
+    image = encode("RGB", SIZE, "PNG")
+
+    async def trickle() -> AsyncIterator[bytes]:
+        for byte in range(len(image)):
+            yield image[byte : byte + 1]
+            await asyncio.sleep(0.05)
+
+    start = time.perf_counter()
+    response = await client.post(
+        REMOVE,
+        data=trickle(),
+        headers={"Content-Type": "image/png", "Content-Length": str(len(image))},
+    )
+
+    status, message = await status_and_error(response)
+    assert (status, message) == (408, "the upload did not arrive within 0.5 s")
+    assert time.perf_counter() - start < 2
+    assert (await post_raw(client, image, "image/png")).status == 200
