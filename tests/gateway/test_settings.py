@@ -31,6 +31,7 @@ def test_defaults_without_environment() -> None:
     assert settings.max_uploads_per_client == 4
     assert settings.trusted_proxies == ()
     assert settings.redis_url == ""
+    assert (settings.idle_timeout_s, settings.upload_timeout_s) == (10.0, 60.0)
 
 
 def test_abuse_settings_from_the_environment() -> None:
@@ -45,6 +46,8 @@ def test_abuse_settings_from_the_environment() -> None:
             "GATEWAY_MAX_UPLOADS_PER_CLIENT": "1",
             "GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8, ::1",
             "GATEWAY_REDIS_URL": "redis://cache:6379/0",
+            "GATEWAY_IDLE_TIMEOUT_S": "3",
+            "GATEWAY_UPLOAD_TIMEOUT_S": "30.5",
         }
     )
 
@@ -58,6 +61,7 @@ def test_abuse_settings_from_the_environment() -> None:
         ipaddress.ip_network("::1/128"),
     )
     assert settings.redis_url == "redis://cache:6379/0"
+    assert (settings.idle_timeout_s, settings.upload_timeout_s) == (3.0, 30.5)
 
 
 def test_environment_overrides() -> None:
