@@ -10,6 +10,15 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 \
     && rm -rf /var/lib/apt/lists/*
 
+# The upload page's proof-of-work widget, from package.json and package-lock.json as `make` does.
+FROM ${DEBIAN_IMAGE} AS widget
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends npm \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM runtime AS venv
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-venv \
@@ -17,13 +26,14 @@ RUN apt-get update \
     && python3 -m venv /opt/venv
 COPY pyproject.toml docker/requirements.py /src/
 RUN python3 /src/requirements.py /src/pyproject.toml aiohttp aiohttp-jinja2 jinja2 pillow \
-        > /src/gateway.txt \
+        altcha limits redis > /src/gateway.txt \
     && /opt/venv/bin/pip install --no-cache-dir -r /src/gateway.txt
 
 FROM runtime
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin clearmark
 COPY --from=venv /opt/venv /opt/venv
 COPY gateway/ /opt/clearmark/gateway/
+COPY --from=widget /src/node_modules/altcha/dist /opt/clearmark/node_modules/altcha/dist
 COPY docker/gateway_healthcheck.py /opt/clearmark/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/clearmark \

@@ -35,16 +35,21 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FILE = "clearmark.pt"
 
 
+def worker_device(gpu_id: int | str | None, cuda_available: bool) -> torch.device:
+    """The GPU TorchServe gave this worker (``gpu_id`` of its context: TorchServe spreads a
+    model's workers over the host's GPUs), or the CPU when it gave none or torch has no CUDA."""
+    if cuda_available and gpu_id is not None:
+        return torch.device("cuda", int(gpu_id))
+    return torch.device("cpu")
+
+
 class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
     def initialize(self, context: Any) -> None:
         """Rebuild the network from the checkpoint's own ``model_args`` and pick the device."""
         properties = context.system_properties
         model_dir = Path(properties["model_dir"])
-        gpu_id = properties.get("gpu_id")
-        if torch.cuda.is_available() and gpu_id is not None:
-            self.device = torch.device(f"cuda:{gpu_id}")
-        else:
-            self.device = torch.device("cpu")
+        self.device = worker_device(properties.get("gpu_id"), torch.cuda.is_available())
+        if self.device.type == "cpu":
             torch.set_num_threads(self._cpu_threads(context))
         self.engine = Engine.from_settings(
             load_model(model_dir / CHECKPOINT_FILE), self.device, self._settings(context)

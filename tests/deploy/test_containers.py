@@ -19,6 +19,7 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 from yarl import URL
 
+from gateway.app import WIDGET_DIR
 from gateway.settings import Settings
 from serving.torchserve import port_of, read_properties
 
@@ -263,3 +264,13 @@ def test_every_copied_path_exists_and_is_in_the_build_context(service):
     for source in sources:
         assert (REPO / source).exists(), source
         assert dockerignore_allows(source), source
+
+
+def test_gateway_image_serves_the_widget_where_the_gateway_looks_for_it():
+    copies = [shlex.split(i["value"]) for i in dockerfile("gateway").structure
+              if i["instruction"] == "COPY"]  # fmt: skip
+    (gateway_dest,) = [c[-1] for c in copies if c[0] == "gateway/"]
+    (widget_dest,) = [c[-1] for c in copies if c[0] == "--from=widget"]
+
+    expected = Path(gateway_dest).parent / WIDGET_DIR.relative_to(REPO)
+    assert Path(widget_dest) == expected
