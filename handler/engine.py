@@ -25,7 +25,13 @@ import torch
 from torch.nn import functional as F
 
 from handler.pipeline import Detection, PipelineConfig, decide_regions, remove_watermark
-from handler.regions import RegionConfig, detect_windows, find_tiles
+from handler.regions import (
+    RegionConfig,
+    detect_windows,
+    find_tiles,
+    fuse_coarse,
+    window_coverage,
+)
 from handler.settings import own_settings
 from training.model import WatermarkRemover, predict
 
@@ -157,13 +163,11 @@ class Engine:
         full size (None when it ran whole)."""
         whole = [k for k, img in enumerate(images) if _pixels(img) <= self.cfg.max_forward_pixels]
         searched = [k for k in range(len(images)) if k not in whole]
-        tiles = dict(
-            zip(
-                searched,
-                find_tiles(self.whole, [images[k] for k in searched], self.regions),
-                strict=True,
-            )
+        found_tiles, coarse_maps = find_tiles(
+            self.whole, [images[k] for k in searched], self.regions
         )
+        tiles = dict(zip(searched, found_tiles, strict=True))
+        coarse = dict(zip(searched, coarse_maps, strict=True))
         results: dict[int, tuple[Detection, list[tuple[int, int]] | None]] = {}
         for k, maps in zip(whole, self.whole([images[k] for k in whole]), strict=True):
             results[k] = (to_detection(maps), None)
@@ -172,11 +176,16 @@ class Engine:
             self.network, [images[k] for k in with_tiles], [tiles[k] for k in with_tiles],
             self.regions,
         )  # fmt: skip
-        for k, maps in zip(with_tiles, found, strict=True):
-            results[k] = (to_detection(maps), tiles[k])
+        fine = dict(zip(with_tiles, found, strict=True))
         for k in searched:
-            if k not in results:  # nothing anywhere: an all-zero detection
-                results[k] = (to_detection(images[k].new_zeros(5, *images[k].shape[1:])), [])
+            _, height, width = images[k].shape
+            maps = fine.get(k, images[k].new_zeros(5, height, width))
+            if self.regions.coarse_regions:
+                kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.pipeline)
+                if kept.any():
+                    covered = window_coverage(height, width, tiles[k], self.regions)
+                    maps = fuse_coarse(maps, covered, coarse[k], torch.from_numpy(kept))
+            results[k] = (to_detection(maps), tiles[k])
         return [results[k] for k in range(len(images))]
 
     def clean(

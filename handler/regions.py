@@ -41,6 +41,9 @@ class RegionConfig:
     # A reduced-copy pixel above this makes its tiles candidates: lower than the threshold the
     # regions are decided with, as the reduced copy blurs thin marks.
     candidate_threshold: float = 0.3
+    # Regions decided on the reduced copy count at full resolution too: a mark larger than a
+    # window is seen whole only there (a window sees a few letters of it and is unsure).
+    coarse_regions: bool = True
 
     @property
     def window(self) -> int:
@@ -151,15 +154,46 @@ def detect_windows(
     return [total / norm.clamp_min(1e-6) for total, norm in zip(sums, norms, strict=True)]
 
 
+def window_coverage(
+    height: int, width: int, tiles: list[tuple[int, int]], cfg: RegionConfig
+) -> torch.Tensor:
+    """(1, H, W) bool: the pixels some tile's window reached."""
+    covered = torch.zeros(1, height, width, dtype=torch.bool)
+    for top, left in tiles:
+        y0, x0 = max(0, top - cfg.margin), max(0, left - cfg.margin)
+        covered[:, y0 : top + cfg.tile + cfg.margin, x0 : left + cfg.tile + cfg.margin] = True
+    return covered
+
+
+def fuse_coarse(
+    fine: torch.Tensor, covered: torch.Tensor, coarse: torch.Tensor, kept: torch.Tensor
+) -> torch.Tensor:
+    """One full-resolution detection from both looks at a photo.
+
+    fine: (C, H, W) maps of the full-resolution windows, valid where ``covered`` (1, H, W)
+    bool; coarse: (C, h, w) maps of the reduced copy; kept: (h, w) bool, the regions decided on
+    the reduced copy. The probability is the larger of the fine one and the coarse one inside
+    the kept regions (upsampled bilinearly: their edges land where the coarse map crosses the
+    threshold); alpha and colour are the fine ones where a window reached, else the coarse.
+    """
+    size = fine.shape[1:]
+    coarse = torch.cat([coarse[:1] * kept[None].to(coarse.dtype), coarse[1:]])
+    up = F.interpolate(coarse[None], size=size, mode="bilinear", align_corners=False)[0]
+    probability = torch.maximum(fine[:1], up[:1])
+    rest = torch.where(covered.to(fine.device), fine[1:], up[1:])
+    return torch.cat([probability, rest])
+
+
 def find_tiles(
     whole: WholeRunner, images: list[torch.Tensor], cfg: RegionConfig
-) -> list[list[tuple[int, int]]]:
+) -> tuple[list[list[tuple[int, int]]], list[torch.Tensor]]:
     """The tiles of each (3, H, W) image that the network, run on a reduced copy, may find a
-    mark in (probability above ``cfg.candidate_threshold``)."""
+    mark in (probability above ``cfg.candidate_threshold``), and the copy's maps (C, h, w)."""
     if not images:
-        return []
+        return [], []
     found = whole([reduce(image, cfg.detect_side) for image in images])
-    return [
+    tiles = [
         marked_tiles(maps[0] > cfg.candidate_threshold, image.shape[1], image.shape[2], cfg.tile)
         for image, maps in zip(images, found, strict=True)
     ]
+    return tiles, found

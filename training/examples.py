@@ -52,12 +52,15 @@ def training_examples(
     min_scale: float,
     mark_reference_sizes: tuple[int, int],
     clean_fraction: float,
+    negatives: np.ndarray | None = None,
+    negative_fraction: float = 0.0,
 ) -> list[WatermarkedExample]:
     """Random augmented crops, each with marks sized as if on an image whose short side is drawn
     log-uniformly from ``mark_reference_sizes``: a crop is a window of a photo of any size, so
     marks come at every scale they take at full resolution (thin small text on a 12-megapixel
     photo, a centred logo larger than the crop). A ``clean_fraction`` of them carry no mark, so
-    the model learns to leave clean photos alone."""
+    the model learns to leave clean photos alone; of those, ``negative_fraction`` are hard
+    negatives (training/negatives.py: (K, S, S, 3) crops a model fired on), turned at random."""
     low, high = mark_reference_sizes
     examples = []
     for _ in range(count):
@@ -65,6 +68,9 @@ def training_examples(
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
         crop = augment_photo(crop, rng)
         if rng.random() < clean_fraction:
+            if negatives is not None and len(negatives) and rng.random() < negative_fraction:
+                crop = negatives[int(rng.integers(len(negatives)))]
+                crop = np.ascontiguousarray(np.rot90(crop, k=int(rng.integers(4))))
             examples.append(unmarked(crop, rng))
         else:
             reference = round(math.exp(rng.uniform(math.log(low), math.log(high))))

@@ -28,6 +28,7 @@ from tqdm import tqdm
 import training.examples
 import training.losses
 import training.model
+import training.negatives
 import training.synth
 from handler.pipeline import Detection, PipelineConfig, remove_watermark
 from training.evaluate import serving_settings
@@ -45,7 +46,15 @@ from training.model import ModelConfig, Prediction, WatermarkRemover, predict
 from training.synth import MarkAssets
 
 # A checkpoint made by other versions of these modules is not resumed.
-TRAINING_CODE = (training.examples, training.losses, training.model, training.synth)
+# The random stream hard negatives are drawn from: no batch's step ever reaches it.
+MINING_STREAM = 2**32 - 1
+TRAINING_CODE = (
+    training.examples,
+    training.losses,
+    training.model,
+    training.negatives,
+    training.synth,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,13 @@ class TrainConfig:
     bf16: bool  # bfloat16 autocast for the training forward (1.6x faster on AVX512-BF16 CPUs)
     ema_decay: float  # validation, best.pt and serving use this moving average of the weights
     loss_weights: dict[str, float] = field(default_factory=dict)
+    # Hard negatives (training/negatives.py), mined with the weights a run starts from (none
+    # without init): of hard_negative_pool clean crops, the hard_negative_keep with most pixels
+    # above hard_negative_threshold; hard_negative_fraction of the clean crops are drawn from them.
+    hard_negative_pool: int = 0
+    hard_negative_keep: int = 0
+    hard_negative_threshold: float = 0.5
+    hard_negative_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.mark_reference_sizes  # yaml gives a list
@@ -101,8 +117,14 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
     """Batch number ``step`` of a run, drawn from ``numpy.random.default_rng([seed, step])``:
     the same batch whichever DataLoader worker makes it and however often the run resumes."""
 
-    def __init__(self, cfg: TrainConfig, photos: list[np.ndarray], assets: MarkAssets) -> None:
-        self.cfg, self.photos, self.assets = cfg, photos, assets
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        photos: list[np.ndarray],
+        assets: MarkAssets,
+        negatives: np.ndarray | None = None,
+    ) -> None:
+        self.cfg, self.photos, self.assets, self.negatives = cfg, photos, assets, negatives
 
     def __len__(self) -> int:
         return self.cfg.steps
@@ -119,6 +141,8 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 cfg.min_scale,
                 cfg.mark_reference_sizes,
                 cfg.clean_fraction,
+                self.negatives,
+                cfg.hard_negative_fraction,
             )
         )
 
@@ -197,6 +221,7 @@ def train(
         if state["model_args"] != asdict(model_cfg):
             raise ValueError(f"{init} has architecture {state['model_args']}, not {model_cfg}")
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+    negatives = mined_negatives(model, cfg, train_photos) if init is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     # use_buffers: BatchNorm's running statistics are averaged too, so the EMA model is whole.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -237,7 +262,7 @@ def train(
     live = _open_live(log_dir, resume=start > 0)
     model.train()
     batches = torch.utils.data.DataLoader(
-        TrainingBatches(cfg, train_photos, train_assets),
+        TrainingBatches(cfg, train_photos, train_assets, negatives),
         batch_size=None,  # the dataset's items are whole batches
         sampler=range(start, cfg.steps),
         num_workers=workers,
@@ -307,6 +332,37 @@ def train(
     if live is not None:
         live.end()
     return {"val_psnr_input": input_psnr, **best}
+
+
+def mined_negatives(
+    model: WatermarkRemover, cfg: TrainConfig, photos: list[np.ndarray]
+) -> np.ndarray:
+    """Hard negatives for ``cfg`` from ``model``'s starting weights (training/negatives.py);
+    drawn from their own stream of the run's seed, so a resumed run mines the very same crops."""
+    if cfg.hard_negative_keep == 0:
+        return np.zeros((0, cfg.crop_size, cfg.crop_size, 3), dtype=np.uint8)
+    model.eval()
+
+    def probability(batch: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            return torch.sigmoid(predict(model, batch).mask_logits.float())
+
+    tic = time.perf_counter()
+    negatives = training.negatives.mine_hard_negatives(
+        probability,
+        photos,
+        np.random.default_rng([cfg.seed, MINING_STREAM]),
+        cfg.hard_negative_pool,
+        cfg.hard_negative_keep,
+        cfg.crop_size,
+        cfg.min_scale,
+        cfg.hard_negative_threshold,
+    )
+    print(
+        f"hard negatives: {len(negatives)} of {cfg.hard_negative_pool} clean crops fired on "
+        f"({time.perf_counter() - tic:.0f} s)"
+    )
+    return negatives
 
 
 def _open_live(log_dir: Path | None, resume: bool) -> Any:

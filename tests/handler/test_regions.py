@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from handler.regions import (
@@ -9,11 +10,13 @@ from handler.regions import (
     detect_windows,
     feather,
     find_tiles,
+    fuse_coarse,
     marked_tiles,
     reduce,
     reduced_size,
     tile_origins,
     window,
+    window_coverage,
 )
 
 CFG = RegionConfig(tile=16, margin=4, tile_batch=3)
@@ -140,8 +143,36 @@ def test_find_tiles_marks_candidates_on_the_reduced_copy():
             maps.append(probability)
         return maps
 
-    tiles = find_tiles(whole, [torch.rand(3, 64, 64), torch.rand(3, 16, 16)], cfg)
+    tiles, coarse = find_tiles(whole, [torch.rand(3, 64, 64), torch.rand(3, 16, 16)], cfg)
     assert seen == [(3, 16, 16), (3, 16, 16)]  # reduced 4x, and never enlarged
     assert tiles[0] == [(32, 0), (48, 0)]  # the tile holding it, one reduced pixel widened
     assert tiles[1] == [(0, 0)]
-    assert find_tiles(whole, [], cfg) == []
+    assert [float(c[0, 12, 2]) for c in coarse] == pytest.approx([0.4, 0.4])  # the copy's maps
+    assert find_tiles(whole, [], cfg) == ([], [])
+
+
+def test_window_coverage_is_the_union_of_windows_inside_the_image():
+    cfg = RegionConfig(tile=16, margin=4)
+    covered = window_coverage(40, 40, [(0, 0), (16, 24)], cfg)
+    assert covered.shape == (1, 40, 40)
+    assert covered[0, :20, :20].all() and not covered[0, :12, 20:].any()  # first window
+    assert covered[0, 12:36, 20:40].all() and not covered[0, 36:].any()  # second, cut at edge
+
+
+def test_fuse_coarse_adds_kept_coarse_regions_and_keeps_fine_maps_where_windows_reached():
+    fine = torch.zeros(5, 8, 8)
+    fine[0, 0, 0] = 0.7  # a fine detection the coarse copy did not keep
+    fine[1:] = 0.25
+    covered = torch.zeros(1, 8, 8, dtype=torch.bool)
+    covered[:, :, :4] = True  # windows reached the left half only
+    coarse = torch.zeros(5, 2, 2)
+    coarse[0] = torch.tensor([[0.9, 0.9], [0.6, 0.9]])
+    coarse[1:] = 0.5
+    kept = torch.tensor([[False, True], [False, False]])  # only the top-right region was kept
+    fused = fuse_coarse(fine, covered, coarse, kept)
+    assert fused.shape == (5, 8, 8)
+    assert float(fused[0, 0, 0]) == pytest.approx(0.7)  # fine kept
+    assert float(fused[0, 1, 7]) == pytest.approx(0.9)  # inside the kept coarse region
+    assert float(fused[0, 7, 0]) == 0.0  # coarse 0.6 there, but not kept: nothing added
+    assert torch.equal(fused[1:, :, :4], fine[1:, :, :4])  # alpha, colour: fine where covered
+    assert torch.allclose(fused[1:, :, 4:], torch.full((4, 8, 4), 0.5))  # else the coarse

@@ -163,14 +163,16 @@ def test_batches_are_the_same_from_a_worker_process(photos, assets):
     assert from_worker[0]["colour"].shape == (cfg.batch_size, 3, cfg.crop_size, cfg.crop_size)
 
 
-def test_train_starts_from_given_weights(tmp_path, photos, assets):
-    cfg, model_cfg = tiny_config()
+def test_train_starts_from_given_weights(tmp_path, photos, assets, capsys):
+    cfg, model_cfg = tiny_config(hard_negative_pool=64, hard_negative_keep=8)
     train(replace(cfg, steps=1), model_cfg, photos, photos, assets, assets, tmp_path / "a")
     export(tmp_path / "a" / "best.pt", tmp_path / "init.pt")
     start = load_model(tmp_path / "init.pt").state_dict()
     lr0 = replace(cfg, steps=1, lr=0.0, min_lr=0.0)  # no update: the weights stay the init's
     train(lr0, model_cfg, photos, photos, assets, assets, tmp_path / "b", init=tmp_path / "init.pt")
     after = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    # An untrained network fires almost everywhere: the miner keeps its full share.
+    assert "hard negatives: 8 of 64 clean crops fired on" in capsys.readouterr().out
     assert all(
         torch.equal(start[k], after[k])
         for k in start
