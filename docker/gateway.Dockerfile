@@ -19,15 +19,18 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
+FROM runtime AS pins
+COPY pyproject.toml docker/requirements.py /src/
+RUN python3 /src/requirements.py /src/pyproject.toml aiohttp aiohttp-jinja2 jinja2 pillow \
+        altcha limits redis > /src/gateway.txt
+
 FROM runtime AS venv
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
-COPY pyproject.toml docker/requirements.py /src/
-RUN python3 /src/requirements.py /src/pyproject.toml aiohttp aiohttp-jinja2 jinja2 pillow \
-        altcha limits redis > /src/gateway.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r /src/gateway.txt
+COPY --from=pins /src/gateway.txt /src/
+RUN /opt/venv/bin/pip install --no-cache-dir -r /src/gateway.txt
 
 FROM runtime
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin clearmark

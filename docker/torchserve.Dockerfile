@@ -16,24 +16,29 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends python3 openjdk-17-jre-headless \
     && rm -rf /var/lib/apt/lists/*
 
+# The pins, read from pyproject.toml once: the layers below are rebuilt only when a pin changes.
+FROM runtime AS pins
+COPY pyproject.toml docker/requirements.py /src/
+RUN python3 /src/requirements.py /src/pyproject.toml torch > /src/torch.txt \
+    && python3 /src/requirements.py /src/pyproject.toml torchserve torch-model-archiver pyyaml \
+        pillow numpy opencv-python-headless scipy > /src/serving.txt
+
 FROM runtime AS venv
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-venv \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
-COPY pyproject.toml docker/requirements.py /src/
+COPY --from=pins /src/torch.txt /src/
 ARG TORCH=cuda
 ARG TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu
-RUN python3 /src/requirements.py /src/pyproject.toml torch > /src/torch.txt \
-    && case "$TORCH" in \
+RUN case "$TORCH" in \
         cpu) /opt/venv/bin/pip install --no-cache-dir --index-url "$TORCH_CPU_INDEX" -r /src/torch.txt ;; \
         cuda) /opt/venv/bin/pip install --no-cache-dir -r /src/torch.txt ;; \
         *) echo "TORCH must be cpu or cuda, got: $TORCH" >&2; exit 2 ;; \
     esac
 # What the handler imports besides torch, and TorchServe itself.
-RUN python3 /src/requirements.py /src/pyproject.toml torchserve torch-model-archiver pyyaml \
-        pillow numpy opencv-python-headless scipy > /src/serving.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r /src/serving.txt
+COPY --from=pins /src/serving.txt /src/
+RUN /opt/venv/bin/pip install --no-cache-dir -r /src/serving.txt
 
 FROM venv AS archive
 WORKDIR /src

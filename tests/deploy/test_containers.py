@@ -21,6 +21,7 @@ from yarl import URL
 
 from gateway.app import WIDGET_DIR
 from gateway.settings import Settings
+from handler.archive import PACKAGED_MODULES
 from serving.torchserve import port_of, read_properties
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,6 +30,7 @@ from requirements import canonical, requirements  # noqa: E402
 from torchserve_config import container_config  # noqa: E402
 
 CONFIG = read_properties(REPO / "config.properties")
+HANDLER_MODULE = "handler/clearmark_handler.py"  # the archive's --handler
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
@@ -84,15 +86,16 @@ def installed(parser: DockerfileParser) -> list[str]:
     for item in parser.structure:
         if item["instruction"] == "RUN" and "requirements.py" in item["value"]:
             words = shlex.split(item["value"])
-            start = words.index("/src/pyproject.toml") + 1
-            names += words[start : words.index(">", start)]
+            for i, word in enumerate(words):
+                if word == "/src/pyproject.toml":
+                    names += words[i + 1 : words.index(">", i)]
     return names
 
 
 @pytest.mark.parametrize("service", ["torchserve", "gateway"])
 def test_images_pin_their_base_run_as_non_root_and_check_health(service):
     parser = dockerfile(service)
-    external = [image for image in parser.parent_images if image not in {"runtime", "venv"}]
+    external = [image for image in parser.parent_images if image not in {"runtime", "pins", "venv"}]
     stage = final_stage(parser)
 
     assert external and all(DIGEST.search(image) for image in external), external
@@ -106,14 +109,19 @@ def test_images_install_only_declared_versions(service):
     # Every name resolves to pyproject.toml's pinned requirement (requirements() raises if not).
     pyproject = (REPO / "pyproject.toml").read_text()
 
-    assert len(requirements(pyproject, installed(dockerfile(service)))) > 0
+    names = installed(dockerfile(service))
+
+    assert len(requirements(pyproject, names)) == len(names) > 0
 
 
-def third_party_imports(package: Path) -> set[str]:
-    """Distributions the modules of ``package`` import, by canonical name."""
+def third_party_imports(package: Path, only: tuple[str, ...] | None = None) -> set[str]:
+    """Distributions the modules of ``package`` import (those of ``only``, repo-relative paths,
+    when given), by canonical name."""
     distributions = importlib.metadata.packages_distributions()
     found = set()
     for module in package.rglob("*.py"):
+        if only is not None and module.relative_to(REPO).as_posix() not in only:
+            continue
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Import):
                 tops = [alias.name.split(".")[0] for alias in node.names]
@@ -145,6 +153,15 @@ def test_gateway_image_has_what_the_gateway_imports_and_no_torch():
 
     assert imported <= image
     assert "torch" not in image
+
+
+def test_torchserve_image_has_what_the_handler_imports():
+    image = dependencies({canonical(name) for name in installed(dockerfile("torchserve"))})
+    imported = set()
+    for package in ("handler", "training"):
+        imported |= third_party_imports(REPO / package, only=(*PACKAGED_MODULES, HANDLER_MODULE))
+
+    assert imported - {"clearmark"} <= image
 
 
 def test_torchserve_image_builds_the_archive_from_the_committed_checkpoint():
