@@ -14,7 +14,7 @@ MAR_INPUTS := $(CHECKPOINT) handler/__init__.py handler/clearmark_handler.py han
 	handler/regions.py handler/settings.py handler/engine.py \
 	handler/archive.py handler/model-config.yaml training/__init__.py training/checkpoint.py training/model.py
 
-.PHONY: run test lint loadtest bench compose-smoke java install clean
+.PHONY: run test lint loadtest bench soak compose-smoke java install clean
 
 run: java $(MAR) $(WIDGET)
 	$(BIN)/python -m serving
@@ -25,6 +25,11 @@ test: java $(MAR) $(WIDGET)
 # Steps the upload rate past saturation against the stack (started if not running); var/loadtest/.
 loadtest: java $(MAR) $(WIDGET)
 	$(BIN)/python -m loadtests.run
+
+# 500 uploads at 40 a minute through the stack, proof of work on: the gateway's memory,
+# descriptors and disk afterwards (var/soak/soak.json); exits 1 when a target is missed.
+soak: java $(MAR) $(WIDGET)
+	$(BIN)/python -m serving.soak
 
 # Both images built and docker-compose.yml started under podman-compose (CPU override), a photo
 # cleaned through the published port, the stack taken down (README: Deploy).
