@@ -191,9 +191,21 @@ def _error_for(status: int, body: bytes) -> TorchServeError:
     # 404 means the model is not registered (yet): a server state, not the user's fault.
     if status in (503, 404):
         return TorchServeUnavailable("the model is busy or not loaded; try again shortly")
-    if 400 <= status < 500:
+    # Only the handler's own refusals ({"error": ...}) are the image's fault. TorchServe's
+    # frontend answers its failures as {"code", "type", "message"}, some with a 4xx: a worker
+    # that died with exit status 137 (SIGKILL, the kernel's out-of-memory killer) is
+    # 413 "Worker died.", which must not reach the user as "your image is too large".
+    if 400 <= status < 500 and _is_handler_refusal(body):
         return TorchServeRejected(status, message or f"the model refused the image ({status})")
     return TorchServeFailed(f"the model failed on this image ({status})")
+
+
+def _is_handler_refusal(body: bytes) -> bool:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(payload, dict) and isinstance(payload.get("error"), str)
 
 
 def _error_message(body: bytes) -> str:

@@ -37,6 +37,7 @@ WRONG_TYPE = "wrong_type"  # answers the image (or mask) labelled as another typ
 JPEG_MASK = "jpeg_mask"  # detect: answers a JPEG labelled image/png
 RGB_MASK = "rgb_mask"  # detect: answers the mask as an RGB PNG
 HUGE = "huge"  # answers 2 MB labelled image/png, more than any image the gateway can send
+WORKER_KILLED = "worker_killed"  # TorchServe's answer when the worker exited 137 (SIGKILL, OOM)
 
 HANDLER_422_MESSAGE = "image has no detectable watermark region"
 
@@ -78,6 +79,8 @@ class FakeTorchServe:
             return _torchserve_error(500, "InternalServerException", "Worker died.")
         if self.mode == NOT_FOUND_404:
             return _torchserve_error(404, "ModelNotFoundException", "Model not found: clearmark")
+        if self.mode == WORKER_KILLED:
+            return _torchserve_error(413, "InternalServerException", "Worker died.")
         if self.mode == HUGE:
             return web.Response(body=bytes(2_000_000), content_type="image/png")
         if prediction.task == "detect":

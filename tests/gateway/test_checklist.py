@@ -42,6 +42,7 @@ from tests.gateway.conftest import (
     MAX_UPLOAD_BYTES,
     SLOW,
     SUCCESS,
+    WORKER_KILLED,
     WRONG_TYPE,
     AiohttpClient,
     FakeTorchServe,
@@ -533,6 +534,24 @@ async def test_26_an_oversized_or_garbage_backend_answer_is_502(
     response = await post_raw(client, encode("RGB", SIZE, "PNG"), "image/png")
 
     assert response.status == 502
+
+
+# --- 29: a worker killed by the kernel's memory limit ---------------------------------------
+
+
+async def test_29_a_worker_killed_for_memory_is_a_clean_502_not_a_413(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    # TorchServe 0.12 answers 413 "Worker died." when the worker's exit status is 137.
+    fake_torchserve.mode = WORKER_KILLED
+
+    status, message = await status_and_error(
+        await post_raw(client, encode("RGB", SIZE, "PNG"), "image/png")
+    )
+
+    assert (status, message) == (502, "the model failed on this image (413)")
+    fake_torchserve.mode = SUCCESS
+    assert (await post_raw(client, encode("RGB", SIZE, "PNG"), "image/png")).status == 200
 
 
 # --- 28: a client that goes away gives its slots back -----------------------------------------
