@@ -45,4 +45,10 @@ widget.addEventListener("expired", () => {
   solved = null;
   solveNext();
 });
+// A challenge that could not be fetched or solved (network down, server restarting): try
+// again shortly rather than leave the waiting uploads spinning.
+const RETRY_AFTER_ERROR_MS = 3000;
+widget.addEventListener("statechange", (event) => {
+  if (event.detail.state === "error") setTimeout(solveNext, RETRY_AFTER_ERROR_MS);
+});
 customElements.whenDefined("altcha-widget").then(solveNext);
