@@ -43,7 +43,7 @@ class RegionConfig:
     candidate_threshold: float = 0.3
     # Regions decided on the reduced copy count at full resolution too: a mark larger than a
     # window is seen whole only there (a window sees a few letters of it and is unsure).
-    coarse_regions: bool = True
+    coarse_regions: bool = False
 
     @property
     def window(self) -> int:

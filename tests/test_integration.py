@@ -54,7 +54,12 @@ def torchserve(tmp_path_factory):
 
 @pytest.fixture
 async def client(aiohttp_client, torchserve):
-    settings = Settings(torchserve_url=f"http://127.0.0.1:{torchserve.ports.inference}")
+    # The model through the stack, not the anti-spam (tested in tests/gateway and test_soak).
+    settings = Settings(
+        torchserve_url=f"http://127.0.0.1:{torchserve.ports.inference}",
+        proof_of_work=False,
+        rate_limit_per_minute=0,
+    )
     return await aiohttp_client(create_app(settings))
 
 
