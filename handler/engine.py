@@ -17,7 +17,7 @@ the benchmark share it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,10 @@ class Engine:
         self.cfg = cfg or EngineConfig()
         self.regions = regions or RegionConfig()
         self.pipeline = pipeline or PipelineConfig()
+        # Regions decided on the reduced copy: the same gate, with a surer mean.
+        self.coarse_gate = replace(
+            self.pipeline, region_confidence=self.regions.coarse_region_confidence
+        )
         self.device = device
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         # Module.to works in place: the engine takes the model over.
@@ -181,7 +185,7 @@ class Engine:
             _, height, width = images[k].shape
             maps = fine.get(k, images[k].new_zeros(5, height, width))
             if self.regions.coarse_regions:
-                kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.pipeline)
+                kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.coarse_gate)
                 if kept.any():
                     covered = window_coverage(height, width, tiles[k], self.regions)
                     maps = fuse_coarse(maps, covered, coarse[k], torch.from_numpy(kept))

@@ -44,6 +44,9 @@ class RegionConfig:
     # Regions decided on the reduced copy count at full resolution too: a mark larger than a
     # window is seen whole only there (a window sees a few letters of it and is unsure).
     coarse_regions: bool = False
+    # ... each kept only when its mean probability there is at least this: the reduced copy
+    # blurs texture into mark-like blobs, so its regions must be surer than a window's.
+    coarse_region_confidence: float = 0.9
 
     @property
     def window(self) -> int:

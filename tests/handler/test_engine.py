@@ -9,7 +9,7 @@ import torch
 from scipy import ndimage
 
 from handler.engine import Engine, EngineConfig
-from handler.pipeline import PipelineConfig
+from handler.pipeline import PipelineConfig, decide_regions
 from handler.regions import RegionConfig, tile_origins
 from tests.images import photo
 from training.model import ModelConfig, WatermarkRemover
@@ -172,3 +172,13 @@ def test_bfloat16_detection_is_close_to_float32():
     assert a.probability.dtype == np.float32
     assert np.abs(a.probability - b.probability).max() < 0.02
     assert np.abs(a.colour - b.colour).max() < 0.02
+
+
+def test_regions_of_the_reduced_copy_need_the_surer_coarse_mean():
+    engine = Engine(tiny_model(), CPU, SEARCH, RegionConfig(coarse_region_confidence=0.93))
+    probability = np.zeros((32, 32), dtype=np.float32)
+    probability[8:20, 8:20] = 0.9  # a blob the tiles' gate keeps at seed 0.9 / mean 0.8
+    probability[12, 12] = 0.95
+    assert engine.coarse_gate.seed_threshold == engine.pipeline.seed_threshold
+    assert decide_regions(probability, engine.pipeline)[8:20, 8:20].all()
+    assert not decide_regions(probability, engine.coarse_gate).any()
