@@ -82,5 +82,6 @@ async def _torchserve_client(app: web.Application) -> AsyncIterator[None]:
             settings.model_name,
             settings.ready_timeout_s,
             settings.max_answer_bytes,
+            settings.model_response_timeout_s,
         )
         yield

@@ -34,6 +34,10 @@ class Settings:
     max_upload_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 4096 * 4096
     inference_timeout_s: float = 120.0
+    # TorchServe's responseTimeout for the model (handler/model-config.yaml; a test checks they
+    # agree). TorchServe answers a batch that outlives it with the same 500 "Worker died." as
+    # a crash; one that comes this late is the model running out of time: 504, not 502.
+    model_response_timeout_s: float = 120.0
     # Uploads being read, checked or cleaned at once; more get 503 at once (gateway/admission.py).
     # 16: on 2 cores a 3-megapixel photo takes about 1.4 s, so the last admitted waits about
     # 20 s, well inside inference_timeout_s; it also caps request bodies held to 16 x 32 MiB.
@@ -89,6 +93,9 @@ class Settings:
             max_pixels=_positive_int(env, "GATEWAY_MAX_PIXELS", defaults.max_pixels),
             inference_timeout_s=positive_float(
                 env, "GATEWAY_INFERENCE_TIMEOUT_S", defaults.inference_timeout_s
+            ),
+            model_response_timeout_s=positive_float(
+                env, "GATEWAY_MODEL_RESPONSE_TIMEOUT_S", defaults.model_response_timeout_s
             ),
             max_in_flight=_positive_int(env, "GATEWAY_MAX_IN_FLIGHT", defaults.max_in_flight),
             idle_timeout_s=positive_float(env, "GATEWAY_IDLE_TIMEOUT_S", defaults.idle_timeout_s),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 
 import aiohttp
 from PIL import Image
@@ -94,9 +95,11 @@ class TorchServeClient:
         model_name: str,
         ready_timeout_s: float,
         max_answer_bytes: int,
+        model_response_timeout_s: float,
     ) -> None:
         self._session = session
         self._max_answer_bytes = max_answer_bytes
+        self._model_response_timeout_s = model_response_timeout_s
         self._predictions_url = URL(base_url) / "predictions" / model_name
         self._inference_timeout = session.timeout
         self._ready_timeout = aiohttp.ClientTimeout(total=ready_timeout_s)
@@ -146,6 +149,7 @@ class TorchServeClient:
     async def _predict(
         self, form: aiohttp.FormData, timeout: aiohttp.ClientTimeout
     ) -> tuple[bytes, str]:
+        start = time.monotonic()
         try:
             async with self._session.post(
                 self._predictions_url, data=form, timeout=timeout
@@ -165,7 +169,10 @@ class TorchServeClient:
             raise TorchServeFailed("the model server sent a broken answer") from None
         if status == 200:
             return body, content_type
-        raise _error_for(status, body)
+        # The time includes the wait in TorchServe's queue, so a crash after a long wait reads
+        # as a timeout too; both are the server's failure, and 504 says "try a smaller image".
+        outlived = time.monotonic() - start >= self._model_response_timeout_s
+        raise _error_for(status, body, outlived_response_timeout=outlived)
 
     async def _read_bounded(self, response: aiohttp.ClientResponse) -> bytes:
         """The answer's body, or TorchServeFailed as soon as it outgrows max_answer_bytes:
@@ -184,8 +191,11 @@ class TorchServeClient:
         return bytes(body)
 
 
-def _error_for(status: int, body: bytes) -> TorchServeError:
-    """Map a non-200 TorchServe answer to the exception the gateway reports."""
+def _error_for(
+    status: int, body: bytes, *, outlived_response_timeout: bool = False
+) -> TorchServeError:
+    """Map a non-200 TorchServe answer to the exception the gateway reports;
+    outlived_response_timeout: it came after the model's responseTimeout."""
     message = _error_message(body)
     logger.warning("TorchServe answered %d: %s", status, message)
     # 404 means the model is not registered (yet): a server state, not the user's fault.
@@ -197,6 +207,10 @@ def _error_for(status: int, body: bytes) -> TorchServeError:
     # 413 "Worker died.", which must not reach the user as "your image is too large".
     if 400 <= status < 500 and _is_handler_refusal(body):
         return TorchServeRejected(status, message or f"the model refused the image ({status})")
+    # TorchServe gives up on a batch after responseTimeout, restarts the worker and answers
+    # 500 "Worker died.", as it does for a crash: only the time tells them apart.
+    if status == 500 and outlived_response_timeout:
+        return TorchServeTimeout("the model ran out of time on this image; try a smaller one")
     return TorchServeFailed(f"the model failed on this image ({status})")
 
 

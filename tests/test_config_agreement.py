@@ -78,6 +78,13 @@ def test_the_gateway_waits_at_least_as_long_as_torchserve_lets_a_batch_run() -> 
     assert Settings().inference_timeout_s >= response_timeout_s
 
 
+def test_the_gateway_knows_the_models_response_timeout() -> None:
+    # It tells a batch TorchServe gave up on (504) from a crashed worker (502) by this.
+    response_timeout_s = yaml.safe_load(MODEL_CONFIG.read_text())["responseTimeout"]
+
+    assert Settings().model_response_timeout_s == response_timeout_s
+
+
 def test_torchserve_is_locked_down() -> None:
     properties = read_properties(CONFIG_PROPERTIES)
 

@@ -1,11 +1,14 @@
 """Issue 11's checklist items that need the real TorchServe: its exposure, its queue, a worker
-killed mid-request, and TorchServe gone. One TorchServe for the module, with a queue of
-QUEUE requests so that it can be filled; the tests run in file order, the last one stops it.
+killed mid-request, a handler slower than responseTimeout, and TorchServe gone. One TorchServe
+for the module, with a queue of QUEUE requests so that it can be filled and a responseTimeout
+of RESPONSE_TIMEOUT_S so that it can be outlived; the tests run in file order, the last one
+stops it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -16,11 +19,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 from aiohttp import FormData
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from handler.archive import MODEL_NAME, build_archive
+from handler.archive import MODEL_CONFIG, MODEL_NAME, build_archive
 from serving.torchserve import REPO, Ports, TorchServe
 from tests.images import decode, encode, photo
 from tests.test_integration import free_ports
@@ -28,12 +32,19 @@ from tests.test_integration import free_ports
 pytestmark = pytest.mark.integration
 QUEUE = 2
 RECOVERY_S = 60
+# Longer than any batch the other tests send takes here (test 23's 2 s photo is killed sooner),
+# short enough to wait out in test 24. Loading the model has its own startupTimeout.
+RESPONSE_TIMEOUT_S = 6
 
 
 @pytest.fixture(scope="module")
 def torchserve(tmp_path_factory):
     store = tmp_path_factory.mktemp("model_store")
-    build_archive(REPO / "model" / "clearmark.pt", store)
+    model_config = yaml.safe_load(MODEL_CONFIG.read_text())
+    model_config["responseTimeout"] = RESPONSE_TIMEOUT_S
+    config_file = tmp_path_factory.mktemp("config") / "model-config.yaml"
+    config_file.write_text(yaml.safe_dump(model_config))
+    build_archive(REPO / "model" / "clearmark.pt", store, model_config=config_file)
     server = TorchServe(
         store,
         f"{MODEL_NAME}.mar",
@@ -53,6 +64,7 @@ async def client(aiohttp_client, torchserve):
         torchserve_url=f"http://127.0.0.1:{torchserve.ports.inference}",
         proof_of_work=False,
         rate_limit_per_minute=0,
+        model_response_timeout_s=RESPONSE_TIMEOUT_S,
     )
     return await aiohttp_client(create_app(settings))
 
@@ -185,6 +197,32 @@ async def test_23_a_worker_killed_mid_request_is_502_or_503_then_the_service_rec
 
     assert response.status in (502, 503), await response.text()
     assert await cleans_again_within(client, RECOVERY_S) < RECOVERY_S
+
+
+# --- 24: a handler slower than responseTimeout -----------------------------------------------
+
+
+async def test_24_a_handler_slower_than_response_timeout_is_504_then_the_service_recovers(
+    client, torchserve
+):
+    # The worker is frozen mid-request: to TorchServe, a handler that never finishes in time.
+    busy = asyncio.create_task(remove(client, encode(photo(1600, 1200), "PNG")))
+    await asyncio.sleep(0.8)
+    pid = worker_pid(torchserve)
+    os.kill(pid, signal.SIGSTOP)
+    start = time.monotonic()
+    try:
+        response = await busy
+    finally:
+        # TorchServe ends the worker it gave up on; a stopped one only dies once continued.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+    assert response.status == 504, await response.text()
+    assert time.monotonic() - start < RESPONSE_TIMEOUT_S + 5
+    assert response.headers["Cache-Control"] == "no-store"
+    assert await cleans_again_within(client, RECOVERY_S) < RECOVERY_S
+    assert worker_pid(torchserve) != pid
 
 
 # --- 21: TorchServe gone (last: it stops the module's TorchServe) -----------------------------

@@ -24,6 +24,9 @@ from gateway.settings import Settings
 MAX_UPLOAD_BYTES = 200_000
 MAX_PIXELS = 300 * 300
 INFERENCE_TIMEOUT_S = 0.5
+# The model's responseTimeout as the gateway is told it: shorter than INFERENCE_TIMEOUT_S, as
+# TorchServe gives up on a batch before the gateway gives up on TorchServe.
+MODEL_RESPONSE_TIMEOUT_S = 0.2
 
 # What the fake TorchServe does with the next predictions request.
 SUCCESS = "success"  # remove: the image back unchanged; detect: fake_mask of its size
@@ -38,6 +41,7 @@ JPEG_MASK = "jpeg_mask"  # detect: answers a JPEG labelled image/png
 RGB_MASK = "rgb_mask"  # detect: answers the mask as an RGB PNG
 HUGE = "huge"  # answers 2 MB labelled image/png, more than any image the gateway can send
 WORKER_KILLED = "worker_killed"  # TorchServe's answer when the worker exited 137 (SIGKILL, OOM)
+TIMED_OUT = "timed_out"  # TorchServe's answer when the handler outlived responseTimeout
 
 HANDLER_422_MESSAGE = "image has no detectable watermark region"
 
@@ -81,6 +85,9 @@ class FakeTorchServe:
             return _torchserve_error(404, "ModelNotFoundException", "Model not found: clearmark")
         if self.mode == WORKER_KILLED:
             return _torchserve_error(413, "InternalServerException", "Worker died.")
+        if self.mode == TIMED_OUT:
+            await asyncio.sleep(MODEL_RESPONSE_TIMEOUT_S)
+            return _torchserve_error(500, "InternalServerException", "Worker died.")
         if self.mode == HUGE:
             return web.Response(body=bytes(2_000_000), content_type="image/png")
         if prediction.task == "detect":
@@ -159,6 +166,7 @@ def settings(fake_torchserve: FakeTorchServe) -> Settings:
         max_upload_bytes=MAX_UPLOAD_BYTES,
         max_pixels=MAX_PIXELS,
         inference_timeout_s=INFERENCE_TIMEOUT_S,
+        model_response_timeout_s=MODEL_RESPONSE_TIMEOUT_S,
         connect_timeout_s=0.5,
         ready_timeout_s=0.5,
         proof_of_work=False,

@@ -37,11 +37,13 @@ from gateway.keys import ADMISSION
 from gateway.settings import Settings
 from gateway.validation import MAX_SIDE, UploadError, inspect_image
 from tests.gateway.conftest import (
+    FAIL_500,
     HUGE,
     MAX_PIXELS,
     MAX_UPLOAD_BYTES,
     SLOW,
     SUCCESS,
+    TIMED_OUT,
     WORKER_KILLED,
     WRONG_TYPE,
     AiohttpClient,
@@ -534,6 +536,23 @@ async def test_26_an_oversized_or_garbage_backend_answer_is_502(
     response = await post_raw(client, encode("RGB", SIZE, "PNG"), "image/png")
 
     assert response.status == 502
+
+
+# --- 24: a handler slower than responseTimeout (the real one: tests/test_faults.py) ---------
+
+
+async def test_24_torchserve_giving_up_on_a_slow_handler_is_504_and_a_crash_stays_502(
+    client: GatewayClient, fake_torchserve: FakeTorchServe
+) -> None:
+    image = encode("RGB", SIZE, "PNG")
+    fake_torchserve.mode = TIMED_OUT  # 500 "Worker died." after responseTimeout
+
+    timed_out = await status_and_error(await post_raw(client, image, "image/png"))
+
+    fake_torchserve.mode = FAIL_500  # the same answer at once: the worker crashed
+    crashed = await status_and_error(await post_raw(client, image, "image/png"))
+    assert timed_out == (504, "the model ran out of time on this image; try a smaller one")
+    assert crashed == (502, "the model failed on this image (500)")
 
 
 # --- 29: a worker killed by the kernel's memory limit ---------------------------------------

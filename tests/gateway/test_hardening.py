@@ -300,7 +300,9 @@ async def test_other_fields_share_the_overhead_allowance_or_400(
 
 async def test_mask_without_its_type_is_refused_by_the_client() -> None:
     async with aiohttp.ClientSession() as session:
-        torchserve = TorchServeClient(session, "http://127.0.0.1:9", "clearmark", 0.5, 1_000_000)
+        torchserve = TorchServeClient(
+            session, "http://127.0.0.1:9", "clearmark", 0.5, 1_000_000, 120.0
+        )
         with pytest.raises(ValueError, match="MIME type"):
             await torchserve.remove_watermark(b"image", "image/png", b"mask")
 
