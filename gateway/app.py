@@ -23,6 +23,9 @@ _PACKAGE_DIR = Path(__file__).parent
 # The ALTCHA widget, installed from package.json by `npm ci` (make does it): served, never a CDN.
 WIDGET_DIR = _PACKAGE_DIR.parent / "node_modules" / "altcha" / "dist"
 WIDGET_ROUTE = "/vendor/altcha"
+# fflate, from package.json the same way: the page zips "download all" in the browser with it.
+ZIP_DIR = _PACKAGE_DIR.parent / "node_modules" / "fflate" / "esm"
+ZIP_ROUTE = "/vendor/fflate"
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -60,6 +63,11 @@ def create_app(settings: Settings) -> web.Application:
     app.on_response_prepare.append(add_security_headers)
     app.router.add_routes(routes)
     app.router.add_static("/static", _PACKAGE_DIR / "static")
+    if not (ZIP_DIR / "browser.js").is_file():
+        raise RuntimeError(
+            f"fflate is missing from {ZIP_DIR}: run `npm ci` in the repository (make does)"
+        )
+    app.router.add_static(ZIP_ROUTE, ZIP_DIR)
     if settings.proof_of_work:
         if not (WIDGET_DIR / "external" / "altcha.js").is_file():
             raise RuntimeError(

@@ -275,7 +275,7 @@ async def test_index_shows_form_and_limits(client: GatewayClient) -> None:
     assert 'type="file" name="image"' in html
     assert 'accept="image/png,image/jpeg,image/webp" multiple' in html
     assert '<script src="/static/retry.js" defer></script>' in html
-    assert '<script src="/static/app.js" defer></script>' in html
+    assert '<script src="/static/app.js" type="module"></script>' in html
     # 200,000 bytes and 300 x 300 pixels, as set in conftest.
     assert "0.191 MB" in html
     assert "0.09 megapixels" in html

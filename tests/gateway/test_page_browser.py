@@ -1,92 +1,201 @@
-"""The upload page in a real headless Chromium with the proof of work on: the ALTCHA widget
-solves a challenge for every upload and the cleaned images come back, under the page's CSP.
-
-Needs Chromium and its driver (Debian: `apt-get install -y chromium chromium-driver`; .ci/run
-installs them) and selenium (a dev dependency); skipped with that message without them.
-"""
+"""The upload page in headless Chromium against the real gateway and the fake TorchServe:
+several photos at once, the comparison slider, the 100% view, the mask overlay and its
+correction sent with "clean again", the downloads, keyboard-only use and a phone's width.
+Screenshots go to var/screenshots/."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import shutil
+import zipfile
 from pathlib import Path
-from typing import Any
 
-import pytest
+from playwright.async_api import Locator, Page
 
-from gateway.app import create_app
 from gateway.settings import Settings
-from tests.gateway.conftest import FakeTorchServe, encode
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="no Chromium: apt-get install -y chromium chromium-driver (.ci/run does)",
+from tests.gateway.browser import (
+    AiohttpServer,
+    chromium,
+    decoded,
+    open_page,
+    public,
+    screenshot,
+    upload,
+    wait_for_cards,
+    write_photos,
 )
-PHOTOS = 3
+from tests.gateway.conftest import FakeTorchServe
+
+PHOTO_SIZE = (280, 210)  # under the suite's 300 x 300 pixel cap
 
 
-def upload_through_the_page(url: str, photos: list[Path], profile: Path) -> dict[str, Any]:
-    """Open the page, choose the photos, wait for every download link; what the page showed."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-                     f"--disk-cache-dir={profile / 'cache'}"):  # fmt: skip
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = webdriver.ChromeService(executable_path=CHROMEDRIVER)
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
-        driver.get(url)
-        chooser = driver.find_element(By.ID, "image-input")
-        chooser.send_keys("\n".join(str(photo) for photo in photos))
-        WebDriverWait(driver, 60).until(
-            lambda d: (
-                len(d.find_elements(By.CSS_SELECTOR, "a.download"))
-                + len(d.find_elements(By.CSS_SELECTOR, ".error"))
-                >= len(photos)
-            )
-        )
-        return {
-            "links": sorted(a.text for a in driver.find_elements(By.CSS_SELECTOR, "a.download")),
-            "errors": [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".error")],
-            "console": [entry["message"] for entry in driver.get_log("browser")],
-        }
-    finally:
-        driver.quit()
-
-
-async def test_the_page_uploads_through_the_widget_with_the_proof_of_work_on(
-    aiohttp_server: Any, settings: Settings, fake_torchserve: FakeTorchServe, tmp_path: Path
+async def test_several_photos_are_cleaned_with_the_proof_of_work_solved_by_the_page(
+    aiohttp_server: AiohttpServer,
+    settings: Settings,
+    fake_torchserve: FakeTorchServe,
+    tmp_path: Path,
 ) -> None:
-    # The shipped cost and the default per-client limits: what a visitor meets.
-    defaults = Settings()
-    public = dataclasses.replace(
-        settings,
-        proof_of_work=True,
-        proof_of_work_cost=defaults.proof_of_work_cost,
-        rate_limit_per_minute=defaults.rate_limit_per_minute,
-    )
-    server = await aiohttp_server(create_app(public))
-    photos = []
-    for n in range(PHOTOS):
-        photo = tmp_path / f"photo{n}.png"
-        photo.write_bytes(encode("RGB", (64 + n, 48), "PNG"))
-        photos.append(photo)
+    photos = write_photos(tmp_path, PHOTO_SIZE, 3)
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        await upload(page, photos)
+        await wait_for_cards(page, 3)
+        links = await page.locator("a.download").all_text_contents()
+        await screenshot(page, "several-photos")
 
-    shown = await asyncio.to_thread(
-        upload_through_the_page, str(server.make_url("/")), photos, tmp_path / "profile"
+    assert sorted(links) == [f"Download photo{n}-clearmark.jpg" for n in range(3)]
+    # Each upload reached the model with a proof of work of its own (each is accepted once).
+    assert [p.task for p in fake_torchserve.received] == ["remove"] * 3
+    assert sorted(p.image for p in fake_torchserve.received) == sorted(
+        p.read_bytes() for p in photos
     )
+    assert problems.none(), problems
 
-    assert shown["errors"] == [], shown
-    assert shown["links"] == [f"Download photo{n}-clearmark.png" for n in range(PHOTOS)]
-    # Every upload reached the model, each with a solution of its own (each is accepted once).
-    assert len(fake_torchserve.received) == PHOTOS
-    assert not [line for line in shown["console"] if "Content Security Policy" in line]
+
+async def test_dragging_the_slider_moves_the_divider_between_original_and_cleaned(
+    aiohttp_server: AiohttpServer, settings: Settings, tmp_path: Path
+) -> None:
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
+        await wait_for_cards(page, 1)
+        slider = page.locator("input.split")
+        await slider.scroll_into_view_if_needed()
+        box = await slider.bounding_box()
+        assert box is not None
+        middle_y = box["y"] + box["height"] / 2
+        await page.mouse.move(box["x"] + box["width"] / 2, middle_y)
+        await page.mouse.down()
+        await page.mouse.move(box["x"] + box["width"] * 0.25, middle_y, steps=8)
+        await page.mouse.up()
+        value = int(await slider.input_value())
+        split = await page.locator(".stage").evaluate("s => s.style.getPropertyValue('--split')")
+        clip = await page.locator("img.after").evaluate("i => getComputedStyle(i).clipPath")
+        spoken = await slider.get_attribute("aria-valuetext")
+        await screenshot(page, "slider-dragged")
+
+    assert 22 <= value <= 28, value
+    assert split == f"{value:.2f}%"
+    assert clip == f"inset(0px 0px 0px {value}%)"
+    assert spoken == f"{value}% original, {100 - value}% cleaned"
+    assert problems.none(), problems
+
+
+async def test_the_mask_toggle_shows_what_detect_found(
+    aiohttp_server: AiohttpServer,
+    settings: Settings,
+    fake_torchserve: FakeTorchServe,
+    tmp_path: Path,
+) -> None:
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
+        await wait_for_cards(page, 1)
+        toggle = page.get_by_role("button", name="Show mask")
+        await toggle.click()
+        await page.wait_for_selector("button.show-mask[aria-pressed=true]")
+        mask = page.locator("canvas.mask")
+        shown = await mask.is_visible()
+        # The fake's mask is the left half of the photo: alpha of the tint at a quarter and
+        # at three quarters of the width, half way down.
+        alphas = await mask.evaluate(
+            """c => [0.25, 0.75].map(x => c.getContext('2d')
+                 .getImageData(Math.floor(c.width * x), c.height >> 1, 1, 1).data[3])"""
+        )
+        size = await mask.evaluate("c => [c.width, c.height]")
+        await screenshot(page, "mask-shown")
+        await toggle.click()
+        hidden_after = await mask.is_hidden()
+
+    assert [p.task for p in fake_torchserve.received] == ["remove", "detect"]
+    assert shown and hidden_after
+    assert size == list(PHOTO_SIZE)
+    assert alphas == [255, 0]
+    assert problems.none(), problems
+
+
+async def stroke(page: Page, canvas: Locator, points: list[tuple[float, float]]) -> None:
+    """A pointer drag through points given as shares of the canvas's width and height."""
+    await canvas.scroll_into_view_if_needed()
+    box = await canvas.bounding_box()
+    assert box is not None
+    where = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
+    await page.mouse.move(*where[0])
+    await page.mouse.down()
+    for point in where[1:]:
+        await page.mouse.move(*point, steps=6)
+    await page.mouse.up()
+
+
+async def test_a_corrected_mask_is_sent_with_clean_again(
+    aiohttp_server: AiohttpServer,
+    settings: Settings,
+    fake_torchserve: FakeTorchServe,
+    tmp_path: Path,
+) -> None:
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
+        await wait_for_cards(page, 1)
+        await page.get_by_role("button", name="Correct mask").click()
+        canvas = page.locator("canvas.mask.editing")
+        await canvas.wait_for()
+        # Brush across the right half at a quarter of the height (the model missed it)...
+        await stroke(page, canvas, [(0.6, 0.25), (0.9, 0.25)])
+        # ...the eraser through the model's left half at three quarters...
+        await page.get_by_label("Eraser: remove from it").check()
+        await stroke(page, canvas, [(0.1, 0.75), (0.4, 0.75)])
+        # ...and a brush stroke half way down, then undone.
+        await page.get_by_label("Brush: add to the mask").check()
+        await stroke(page, canvas, [(0.6, 0.5), (0.9, 0.5)])
+        await page.get_by_role("button", name="Undo").click()
+        await screenshot(page, "mask-corrected")
+        await page.get_by_role("button", name="Clean again").click()
+        await page.wait_for_selector(".card-status:text('Cleaned again with your mask')")
+
+    sent = fake_torchserve.received[-1]
+    assert [p.task for p in fake_torchserve.received] == ["remove", "detect", "remove"]
+    assert sent.mask is not None and sent.mask_mime == "image/png"
+    mask = decoded(sent.mask)
+    width, height = PHOTO_SIZE
+    assert mask.shape[:2] == (height, width)  # the photo's full size
+    grey = mask[..., 0] if mask.ndim == 3 else mask
+
+    def at(x: float, y: float) -> int:
+        return int(grey[int(height * y), int(width * x)])
+
+    assert at(0.75, 0.25) == 255  # painted
+    assert at(0.25, 0.75) == 0  # erased from what the model found
+    assert at(0.25, 0.25) == 255  # found by the model, kept
+    assert at(0.75, 0.5) == 0  # painted, then undone
+    assert at(0.75, 0.9) == 0  # never painted
+    assert problems.none(), problems
+
+
+async def test_each_result_and_all_of_them_as_a_zip_download_under_the_servers_names(
+    aiohttp_server: AiohttpServer, settings: Settings, tmp_path: Path
+) -> None:
+    photos = write_photos(tmp_path, PHOTO_SIZE, 3)
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        await upload(page, photos)
+        await wait_for_cards(page, 3)
+        async with page.expect_download() as one:
+            await page.get_by_role("link", name="Download photo1-clearmark.jpg").click()
+        single = await one.value
+        single_path = tmp_path / "single"
+        await single.save_as(single_path)
+        async with page.expect_download() as everything:
+            await page.get_by_role("button", name="Download all (3) as .zip").click()
+        archive = await everything.value
+        archive_path = tmp_path / "all.zip"
+        await archive.save_as(archive_path)
+
+    assert single.suggested_filename == "photo1-clearmark.jpg"
+    # The fake model gives a JPEG back unchanged: the results are the photos' own bytes.
+    assert single_path.read_bytes() == photos[1].read_bytes()
+    assert archive.suggested_filename == "clearmark-results.zip"
+    with zipfile.ZipFile(archive_path) as zipped:
+        assert zipped.testzip() is None
+        assert sorted(zipped.namelist()) == [f"photo{n}-clearmark.jpg" for n in range(3)]
+        for n, photo in enumerate(photos):
+            assert zipped.read(f"photo{n}-clearmark.jpg") == photo.read_bytes()
+    assert problems.none(), problems
