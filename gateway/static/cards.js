@@ -63,8 +63,9 @@ export function createCard(file, list, before, limits) {
       const { title } = explain(failure, limits);
       let left = seconds;
       say("", null);
+      progress.hidden = true; // nothing is moving: the countdown says how long
       const tick = () => {
-        status.textContent = title + ": trying again in " + left + " s";
+        status.textContent = title + " \u2014 trying again in " + left + " s";
         left -= 1;
         if (left < 0) stopCountdown();
       };

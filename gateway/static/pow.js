@@ -20,11 +20,16 @@ function solveNext() {
   }
 }
 
+// A solution goes to the oldest waiting upload, and then the widget solves the next one;
+// with nobody waiting it is kept in reserve, and the widget rests until it is taken.
 function take(payload) {
   const next = waiting.shift();
-  if (next) next(payload);
-  else solved = payload;
-  solveNext();
+  if (next) {
+    next(payload);
+    solveNext();
+  } else {
+    solved = payload;
+  }
 }
 
 window.clearmarkProofOfWork = function () {

@@ -46,7 +46,20 @@ async def chromium() -> AsyncIterator[Browser]:
         try:
             yield browser
         finally:
+            for context in browser.contexts:
+                for page in context.pages:
+                    await settle(page)
             await browser.close()
+
+
+async def settle(page: Page) -> None:
+    """Until the proof-of-work widget holds its next solution: it fetches its worker script
+    for every solve, and a browser closed mid-fetch leaves the gateway's static file open
+    (a ResourceWarning, an error in this suite)."""
+    await page.wait_for_function(
+        "() => { const w = document.querySelector('altcha-widget');"
+        " return !w || w.getState() === 'verified'; }"
+    )
 
 
 @dataclasses.dataclass
