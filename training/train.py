@@ -4,6 +4,12 @@ Every batch is drawn from ``numpy.random.default_rng([seed, step])``, so a run r
 its last checkpoint sees exactly the batches an uninterrupted run would have seen.
 
     python -m training.train --params params.yaml --photos data/photos --runs training/runs
+
+Under torchrun, each of N processes draws its own batch of ``batch_size`` crops a step (the
+batch size is per process: N x batch_size crops a step in all) and their gradients are
+averaged; only the first process validates and writes (training/distributed.py).
+
+    torchrun --standalone --nproc_per_node=2 -m training.train --params params.yaml ...
 """
 
 from __future__ import annotations
@@ -31,6 +37,16 @@ import training.model
 import training.negatives
 import training.synth
 from handler.pipeline import Detection, PipelineConfig, remove_watermark
+from training.distributed import (
+    ALONE,
+    Process,
+    batch_seed,
+    data_parallel,
+    from_environment,
+    from_main,
+    process_group,
+    share_buffers,
+)
 from training.evaluate import serving_settings
 from training.examples import (
     collate,
@@ -114,8 +130,9 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
 
 
 class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
-    """Batch number ``step`` of a run, drawn from ``numpy.random.default_rng([seed, step])``:
-    the same batch whichever DataLoader worker makes it and however often the run resumes."""
+    """Batch number ``step`` of a run on process ``rank``, drawn from the random stream
+    ``batch_seed(seed, step, rank)``: the same batch whichever DataLoader worker makes it and
+    however often the run resumes."""
 
     def __init__(
         self,
@@ -123,8 +140,10 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
         photos: list[np.ndarray],
         assets: MarkAssets,
         negatives: np.ndarray | None = None,
+        rank: int = 0,
     ) -> None:
         self.cfg, self.photos, self.assets, self.negatives = cfg, photos, assets, negatives
+        self.rank = rank
 
     def __len__(self) -> int:
         return self.cfg.steps
@@ -135,7 +154,7 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
             training_examples(
                 self.photos,
                 self.assets,
-                np.random.default_rng([cfg.seed, step]),
+                np.random.default_rng(batch_seed(cfg.seed, step, self.rank)),
                 cfg.batch_size,
                 cfg.crop_size,
                 cfg.min_scale,
@@ -201,6 +220,7 @@ def train(
     init: Path | None = None,
     workers: int = 0,
     pipeline: PipelineConfig | None = None,
+    process: Process = ALONE,
 ) -> dict[str, float]:
     """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation.
 
@@ -210,18 +230,24 @@ def train(
     Validation runs the served pipeline with ``pipeline`` (default: its defaults). Runs on the
     GPU when there is one; ``workers`` processes synthesise batches alongside (on a
     GPU the synthesis, not the network, is the bottleneck; 0 makes them in this process).
+
+    Under torchrun (``process``: training/distributed.py) every process steps an identical
+    copy on batches of its own; the main process alone reads and writes ``runs`` and
+    ``log_dir`` and validates, and every process returns its summary.
     """
-    runs.mkdir(parents=True, exist_ok=True)
+    main = process.is_main
+    if main:
+        runs.mkdir(parents=True, exist_ok=True)
     pipeline = pipeline or PipelineConfig()
-    torch.manual_seed(cfg.seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed)  # the same initial weights in every process
+    device = process.device
     model = WatermarkRemover(model_cfg)
     if init is not None:
         state = torch.load(init, map_location="cpu", weights_only=True)
         if state["model_args"] != asdict(model_cfg):
             raise ValueError(f"{init} has architecture {state['model_args']}, not {model_cfg}")
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
-    negatives = mined_negatives(model, cfg, train_photos) if init is not None else None
+    negatives = mined_negatives(model, cfg, train_photos, main) if init is not None else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     # use_buffers: BatchNorm's running statistics are averaged too, so the EMA model is whole.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -230,45 +256,42 @@ def train(
     )
     start, best = 0, {"val_psnr": -math.inf, "step": -1}
     last_path, best_path = runs / "last.pt", runs / "best.pt"
-    if last_path.exists():
+    state = None
+    if main and last_path.exists():
         state = torch.load(last_path, map_location="cpu", weights_only=False)
-        if state["fingerprint"] == fingerprint:
-            model.load_state_dict(state["model"])
-            ema.load_state_dict(state["ema"])
-            optimizer.load_state_dict(state["optimizer"])
-            start, best = state["step"], state["best"]
-            print(f"resuming from step {start} (best {best['val_psnr']:.2f} dB)")
-        else:
+        if state["fingerprint"] != fingerprint:
             print("runs/last.pt was trained with other settings: starting afresh")
+            state = None
+    # Only the main process can read runs/ (another machine's processes have none of it).
+    state = from_main(state, process)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, best = state["step"], state["best"]
+        if main:
+            print(f"resuming from step {start} (best {best['val_psnr']:.2f} dB)")
 
     model.to(device)
     ema.to(device)
-    val_batch = collate(
-        validation_examples(val_photos, val_assets, cfg.val_count, cfg.val_crop_size, cfg.val_seed)
-    )
-    input_psnr = float(
-        np.mean(
-            [
-                psnr(w, c)
-                for w, c in zip(
-                    to_uint8(val_batch["watermarked"]), to_uint8(val_batch["clean"]), strict=True
-                )
-            ]
-        )
-    )
-    val_batch = {name: t.to(device) for name, t in val_batch.items()}
-    if start == 0:  # what the weights score before this run: the bar a warm start must clear
+    network = data_parallel(model, process)
+    val_batch, input_psnr = {}, math.nan
+    if main:
+        val_batch, input_psnr = validation_set(cfg, val_photos, val_assets, device)
+    if main and start == 0:  # what the weights score before this run: a warm start's bar
         print(f"step 0: val PSNR {validation_scores(model, val_batch, pipeline)['psnr']:.2f} dB")
-    live = _open_live(log_dir, resume=start > 0)
+    live = _open_live(log_dir, resume=start > 0) if main else None
     model.train()
     batches = torch.utils.data.DataLoader(
-        TrainingBatches(cfg, train_photos, train_assets, negatives),
+        TrainingBatches(cfg, train_photos, train_assets, negatives, process.rank),
         batch_size=None,  # the dataset's items are whole batches
         sampler=range(start, cfg.steps),
         num_workers=workers,
         pin_memory=device.type == "cuda",
     )
-    progress = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train")
+    progress = tqdm(
+        range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not main
+    )
     running: dict[str, float] = {}
     tic = time.perf_counter()
     for step, cpu_batch in zip(progress, batches, strict=True):
@@ -276,19 +299,21 @@ def train(
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            pred = model(batch["watermarked"])
+            pred = network(batch["watermarked"])
         losses = removal_losses(float_prediction(pred), batch, cfg.loss_weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        # Every process then holds the same weights and buffers, and so the same average.
+        share_buffers(model, process)
         ema.update_parameters(model)
         for name, value in losses.items():
             running[name] = 0.9 * running.get(name, value.item()) + 0.1 * value.item()
         progress.set_postfix(loss=f"{running['total']:.4f}")
 
         done = step + 1
-        if done % cfg.eval_every == 0 or done == cfg.steps:
+        if main and (done % cfg.eval_every == 0 or done == cfg.steps):
             scores = validation_scores(ema.module, val_batch, pipeline)
             val = scores["psnr"]
             if val > best["val_psnr"]:
@@ -317,7 +342,7 @@ def train(
                 f"F1 {scores['mask_f1']:.3f} "
                 f"(input {input_psnr:.2f} dB, best {best['val_psnr']:.2f} at {best['step']})"
             )
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):
             save_checkpoint(
                 last_path,
                 {
@@ -331,14 +356,35 @@ def train(
             )
     if live is not None:
         live.end()
-    return {"val_psnr_input": input_psnr, **best}
+    return from_main({"val_psnr_input": input_psnr, **best}, process)
+
+
+def validation_set(
+    cfg: TrainConfig, photos: list[np.ndarray], assets: MarkAssets, device: torch.device
+) -> tuple[dict[str, torch.Tensor], float]:
+    """The fixed validation batch on ``device``, and the mean PSNR (dB) of its inputs."""
+    batch = collate(
+        validation_examples(photos, assets, cfg.val_count, cfg.val_crop_size, cfg.val_seed)
+    )
+    input_psnr = float(
+        np.mean(
+            [
+                psnr(w, c)
+                for w, c in zip(
+                    to_uint8(batch["watermarked"]), to_uint8(batch["clean"]), strict=True
+                )
+            ]
+        )
+    )
+    return {name: t.to(device) for name, t in batch.items()}, input_psnr
 
 
 def mined_negatives(
-    model: WatermarkRemover, cfg: TrainConfig, photos: list[np.ndarray]
+    model: WatermarkRemover, cfg: TrainConfig, photos: list[np.ndarray], report: bool = True
 ) -> np.ndarray:
     """Hard negatives for ``cfg`` from ``model``'s starting weights (training/negatives.py);
-    drawn from their own stream of the run's seed, so a resumed run mines the very same crops."""
+    drawn from their own stream of the run's seed, so a resumed run mines the very same crops
+    (and every process of a torchrun the same ones; only one ``report``s them)."""
     if cfg.hard_negative_keep == 0:
         return np.zeros((0, cfg.crop_size, cfg.crop_size, 3), dtype=np.uint8)
     model.eval()
@@ -358,10 +404,11 @@ def mined_negatives(
         cfg.min_scale,
         cfg.hard_negative_threshold,
     )
-    print(
-        f"hard negatives: {len(negatives)} of {cfg.hard_negative_pool} clean crops fired on "
-        f"({time.perf_counter() - tic:.0f} s)"
-    )
+    if report:
+        print(
+            f"hard negatives: {len(negatives)} of {cfg.hard_negative_pool} clean crops fired on "
+            f"({time.perf_counter() - tic:.0f} s)"
+        )
     return negatives
 
 
@@ -385,31 +432,38 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, required=True, help="checkpoint folder")
     parser.add_argument("--log-dir", type=Path, default=None, help="dvclive folder")
     parser.add_argument("--init", type=Path, default=None, help="weights to start from")
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="default: the machine's cores shared among its torchrun processes",
+    )  # fmt: skip
     parser.add_argument("--workers", type=int, default=0, help="batch-making processes")
     parser.add_argument(
         "--serving-config", type=Path, default=None,
         help="handler/model-config.yaml: validation runs the pipeline with its settings",
     )  # fmt: skip
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    process = from_environment()
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // process.local_world_size))
     cfg, model_cfg = load_params(args.params)
-    summary = train(
-        cfg,
-        model_cfg,
-        load_photo_folder(args.photos / "train"),
-        load_photo_folder(args.photos / "val"),
-        load_marks(args.photos / "marks.json", "train"),
-        load_marks(args.photos / "marks.json", "val"),
-        args.runs,
-        args.log_dir,
-        args.init,
-        args.workers,
-        None if args.serving_config is None else PipelineConfig.from_settings(
-            serving_settings(args.serving_config)
-        ),
-    )  # fmt: skip
-    print(json.dumps(summary))
+    with process_group(process):
+        summary = train(
+            cfg,
+            model_cfg,
+            load_photo_folder(args.photos / "train"),
+            load_photo_folder(args.photos / "val"),
+            load_marks(args.photos / "marks.json", "train"),
+            load_marks(args.photos / "marks.json", "val"),
+            args.runs,
+            args.log_dir,
+            args.init,
+            args.workers,
+            None if args.serving_config is None else PipelineConfig.from_settings(
+                serving_settings(args.serving_config)
+            ),
+            process,
+        )  # fmt: skip
+    if process.is_main:
+        print(json.dumps(summary))
 
 
 if __name__ == "__main__":
