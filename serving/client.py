@@ -1,5 +1,5 @@
-"""The gateway's API for scripts (make bench, make loadtest, python -m serving.clean): the
-proof of work solved in Python, 429 and 503 waited out as their Retry-After says.
+"""The gateway's API for scripts (make bench, make loadtest, clearmark clean): the proof of
+work solved in Python, 429 and 503 waited out as their Retry-After says, multipart forms.
 
 Standard library and the `altcha` package only, so any script can use it.
 """
@@ -7,8 +7,10 @@ Standard library and the `altcha` package only, so any script can use it.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
@@ -95,3 +97,22 @@ def retry_after_s(value: str | None) -> float:
     if value is None or not value.strip().isdigit():
         return 5.0
     return float(min(max(int(value), 1), MAX_RETRY_AFTER_S))
+
+
+def multipart_form(files: dict[str, tuple[str, str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body of file fields {name: (filename, content type, bytes)} and
+    the Content-Type that carries its boundary."""
+    # A random boundary cannot occur in the files by chance; the filename is percent-escaped
+    # as browsers and aiohttp do, so a quote in it cannot end the header value.
+    boundary = f"clearmark-{secrets.token_hex(16)}"
+    body = bytearray()
+    for name, (filename, content_type, data) in files.items():
+        body += (
+            f"--{boundary}\r\n"
+            f'Content-Disposition: form-data; name="{name}"; '
+            f'filename="{urllib.parse.quote(filename)}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        body += data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return bytes(body), f"multipart/form-data; boundary={boundary}"
