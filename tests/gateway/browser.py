@@ -107,13 +107,16 @@ def public(settings: Settings) -> Settings:
     )
 
 
-def write_photos(folder: Path, size: tuple[int, int], count: int) -> list[Path]:
-    """count real photographs, width x height, as JPEG files photo0.jpg, photo1.jpg, ..."""
+def write_photos(
+    folder: Path, size: tuple[int, int], count: int, names: tuple[str, ...] = PHOTO_NAMES
+) -> list[Path]:
+    """count real photographs cropped to width x height (from names in turn), as JPEG files
+    photo0.jpg, photo1.jpg, ..."""
     width, height = size
     paths = []
     for n in range(count):
         path = folder / f"photo{n}.jpg"
-        path.write_bytes(encode(photo(height, width, PHOTO_NAMES[n % len(PHOTO_NAMES)]), "JPEG"))
+        path.write_bytes(encode(photo(height, width, names[n % len(names)]), "JPEG"))
         paths.append(path)
     return paths
 

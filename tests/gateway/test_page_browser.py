@@ -5,6 +5,8 @@ Screenshots go to var/screenshots/."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -25,6 +27,10 @@ from tests.gateway.browser import (
 from tests.gateway.conftest import FakeTorchServe
 
 PHOTO_SIZE = (280, 210)  # under the suite's 300 x 300 pixel cap
+LARGE_PHOTO = (740, 500)  # wider than a card on a phone or a narrow window
+LARGE_PHOTO_NAMES = ("skimage-motorcycle_left",)  # a photo that size, not a tiled one
+PHONE_WIDTH = 360
+MAX_TABS = 30  # more than the page has controls
 
 
 async def test_several_photos_are_cleaned_with_the_proof_of_work_solved_by_the_page(
@@ -198,4 +204,170 @@ async def test_each_result_and_all_of_them_as_a_zip_download_under_the_servers_n
         assert sorted(zipped.namelist()) == [f"photo{n}-clearmark.jpg" for n in range(3)]
         for n, photo in enumerate(photos):
             assert zipped.read(f"photo{n}-clearmark.jpg") == photo.read_bytes()
+    assert problems.none(), problems
+
+
+async def test_photos_dropped_on_the_page_are_cleaned(
+    aiohttp_server: AiohttpServer,
+    settings: Settings,
+    fake_torchserve: FakeTorchServe,
+    tmp_path: Path,
+) -> None:
+    photos = write_photos(tmp_path, PHOTO_SIZE, 2)
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        dropped = await page.evaluate_handle(
+            """files => {
+                 const transfer = new DataTransfer();
+                 for (const [name, bytes] of files) {
+                   const data = Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0));
+                   transfer.items.add(new File([data], name, { type: "image/jpeg" }));
+                 }
+                 return transfer;
+               }""",
+            [[p.name, base64.b64encode(p.read_bytes()).decode()] for p in photos],
+        )
+        await page.dispatch_event("#drop-zone", "drop", {"dataTransfer": dropped})
+        await wait_for_cards(page, 2)
+        titles = await page.locator(".card-title").all_text_contents()
+
+    assert titles == ["photo0.jpg", "photo1.jpg"]  # in the order dropped
+    assert len(fake_torchserve.received) == 2
+    assert problems.none(), problems
+
+
+def larger_photos(settings: Settings) -> Settings:
+    """The suite's settings with room for a photo larger than a card, to pan at 100%."""
+    width, height = LARGE_PHOTO
+    return dataclasses.replace(public(settings), max_pixels=width * height)
+
+
+async def focus_by_tab(page: Page, selector: str, *, backwards: bool = False) -> int:
+    """Press Tab (Shift+Tab backwards) until selector has the focus; how many presses."""
+    for presses in range(1, MAX_TABS + 1):
+        await page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        if await page.evaluate("s => document.activeElement.matches(s)", selector):
+            return presses
+    raise AssertionError(f"{selector} not reached in {MAX_TABS} presses of Tab")
+
+
+# What the focused element shows and is called, for the visible-focus and label checks.
+FOCUSED = """() => {
+  const e = document.activeElement;
+  const style = getComputedStyle(e);
+  const labelled = (e.labels && e.labels.length > 0 && e.labels[0].textContent.trim()) ||
+    e.getAttribute("aria-label") || e.textContent.trim();
+  return { tag: e.tagName, name: labelled, outline: style.outlineStyle,
+           width: parseFloat(style.outlineWidth), widget: !!e.closest("altcha-widget") };
+}"""
+
+
+async def test_keyboard_only(
+    aiohttp_server: AiohttpServer,
+    settings: Settings,
+    fake_torchserve: FakeTorchServe,
+    tmp_path: Path,
+) -> None:
+    photos = write_photos(tmp_path, LARGE_PHOTO, 1, LARGE_PHOTO_NAMES)
+    async with chromium() as browser:
+        page, problems = await open_page(
+            browser, aiohttp_server, larger_photos(settings), width=600, height=800
+        )
+        await focus_by_tab(page, "#image-input")
+        async with page.expect_file_chooser() as chooser:
+            await page.keyboard.press("Space")
+        await (await chooser.value).set_files([str(p) for p in photos])
+        await wait_for_cards(page, 1)
+
+        # Every control on the page in Tab order: labelled, with a visible focus ring.
+        reached = []
+        for _ in range(MAX_TABS):
+            await page.keyboard.press("Tab")
+            reached.append(await page.evaluate(FOCUSED))
+        await focus_by_tab(page, "input.split")
+        for _ in range(10):
+            await page.keyboard.press("ArrowLeft")
+        split = await page.locator("input.split").input_value()
+        await focus_by_tab(page, "button.show-mask")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector("button.show-mask[aria-pressed=true]")
+        await focus_by_tab(page, "button.edit-mask")
+        await page.keyboard.press("Space")
+        await focus_by_tab(page, "button.zoom")
+        await page.keyboard.press("Enter")
+        viewport = page.locator(".viewport.zoomed")
+        start = await viewport.evaluate("v => v.scrollLeft")
+        await focus_by_tab(page, ".viewport.zoomed", backwards=True)
+        await page.keyboard.press("ArrowRight")
+        panned = await viewport.evaluate("v => v.scrollLeft")
+        # Paint with the keys: a dot where the brush starts (the middle), then three steps
+        # right with Shift held, painting as it goes.
+        await focus_by_tab(page, "canvas.mask.editing")
+        await page.keyboard.press("Space")
+        for _ in range(3):
+            await page.keyboard.press("Shift+ArrowRight")
+        await screenshot(page, "keyboard-only")
+        await focus_by_tab(page, "button.clean-again")
+        await page.keyboard.press("Enter")
+        await page.wait_for_selector(".card-status:text('Cleaned again with your mask')")
+
+    controls = [r for r in reached if r["tag"] in ("INPUT", "BUTTON", "A", "DIV", "CANVAS")]
+    assert {r["name"] for r in controls} >= {
+        "Divider between the original (left) and cleaned (right) photo0.jpg",
+        "Download photo0-clearmark.jpg",
+        "Show mask",
+        "Correct mask",
+        "100% view",
+    }, reached
+    for control in controls:
+        assert control["name"], control
+        assert control["outline"] != "none", control
+        # Ours: style.css's 3 px ring; the ALTCHA widget's checkbox keeps the browser's own.
+        assert control["widget"] or control["width"] >= 2, control
+    assert split == "40"
+    assert panned == start + 40
+    sent = fake_torchserve.received[-1]
+    assert sent.mask is not None
+    mask = decoded(sent.mask)
+    grey = mask[..., 0] if mask.ndim == 3 else mask
+    width, height = LARGE_PHOTO
+    # The fake model's mask is the left half; the keys painted right of the middle.
+    assert grey[height // 2, width // 2 + 20] == 255
+    assert grey[height // 2, width - 5] == 0
+    assert grey[5, width - 5] == 0
+    assert problems.none(), problems
+
+
+async def test_a_phones_width_needs_no_sideways_scrolling(
+    aiohttp_server: AiohttpServer, settings: Settings, tmp_path: Path
+) -> None:
+    async with chromium() as browser:
+        page, problems = await open_page(
+            browser, aiohttp_server, larger_photos(settings), width=PHONE_WIDTH, height=780
+        )
+        await upload(page, write_photos(tmp_path, LARGE_PHOTO, 1, LARGE_PHOTO_NAMES))
+        await wait_for_cards(page, 1)
+        await page.get_by_role("button", name="Correct mask").click()
+        await page.wait_for_selector("canvas.mask.editing")
+        fitted = await page.evaluate("() => document.documentElement.scrollWidth")
+        await screenshot(page, "phone")
+        await page.get_by_role("button", name="100% view").click()
+        await page.get_by_role("button", name="Correct mask").click()  # drag pans, not paints
+        viewport = page.locator(".viewport.zoomed")
+        await viewport.scroll_into_view_if_needed()
+        box = await viewport.bounding_box()
+        assert box is not None
+        start = await viewport.evaluate("v => v.scrollLeft")
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        await page.mouse.move(x, y)
+        await page.mouse.down()
+        await page.mouse.move(x - 100, y, steps=5)
+        await page.mouse.up()
+        dragged = await viewport.evaluate("v => v.scrollLeft")
+        zoomed = await page.evaluate("() => document.documentElement.scrollWidth")
+        await screenshot(page, "phone-100-percent")
+
+    assert fitted == PHONE_WIDTH
+    assert zoomed == PHONE_WIDTH  # the 100% view scrolls inside its card, not the page
+    assert dragged == start + 100
     assert problems.none(), problems
