@@ -37,6 +37,12 @@ RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin clea
 COPY --from=venv /opt/venv /opt/venv
 COPY gateway/ /opt/clearmark/gateway/
 COPY --from=widget /src/node_modules/altcha/dist /opt/clearmark/node_modules/altcha/dist
+# fflate's browser module: the page's "download all" zip (gateway/app.py serves the folder).
+COPY --from=widget /src/node_modules/fflate/esm/browser.js /opt/clearmark/node_modules/fflate/esm/
+# Only what /api/docs loads of Swagger UI (gateway/app.py serves the folder).
+COPY --from=widget /src/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
+    /src/node_modules/swagger-ui-dist/swagger-ui.css \
+    /opt/clearmark/node_modules/swagger-ui-dist/
 COPY docker/gateway_healthcheck.py /opt/clearmark/
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/clearmark \

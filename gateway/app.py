@@ -17,7 +17,7 @@ from gateway.middleware import add_security_headers, json_errors
 from gateway.proof_of_work import ProofOfWork, new_key
 from gateway.settings import Settings
 from gateway.torchserve_client import TorchServeClient
-from gateway.views import routes
+from gateway.views import STATIC_ROUTE_NAME, SWAGGER_UI_ROUTE_NAME, routes
 
 _PACKAGE_DIR = Path(__file__).parent
 # The ALTCHA widget, installed from package.json by `npm ci` (make does it): served, never a CDN.
@@ -26,6 +26,9 @@ WIDGET_ROUTE = "/vendor/altcha"
 # fflate, from package.json the same way: the page zips "download all" in the browser with it.
 ZIP_DIR = _PACKAGE_DIR.parent / "node_modules" / "fflate" / "esm"
 ZIP_ROUTE = "/vendor/fflate"
+# Swagger UI, from package.json the same way: /api/docs renders the OpenAPI document with it.
+SWAGGER_UI_DIR = _PACKAGE_DIR.parent / "node_modules" / "swagger-ui-dist"
+SWAGGER_UI_ROUTE = "/vendor/swagger-ui"
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -62,12 +65,18 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.on_response_prepare.append(add_security_headers)
     app.router.add_routes(routes)
-    app.router.add_static("/static", _PACKAGE_DIR / "static")
+    app.router.add_static("/static", _PACKAGE_DIR / "static", name=STATIC_ROUTE_NAME)
     if not (ZIP_DIR / "browser.js").is_file():
         raise RuntimeError(
             f"fflate is missing from {ZIP_DIR}: run `npm ci` in the repository (make does)"
         )
     app.router.add_static(ZIP_ROUTE, ZIP_DIR)
+    if not (SWAGGER_UI_DIR / "swagger-ui-bundle.js").is_file():
+        raise RuntimeError(
+            f"Swagger UI is missing from {SWAGGER_UI_DIR}: run `npm ci` in the repository "
+            "(make does)"
+        )
+    app.router.add_static(SWAGGER_UI_ROUTE, SWAGGER_UI_DIR, name=SWAGGER_UI_ROUTE_NAME)
     if settings.proof_of_work:
         if not (WIDGET_DIR / "external" / "altcha.js").is_file():
             raise RuntimeError(

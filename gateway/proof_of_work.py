@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from typing import Any
+from typing import Any, Literal
 
 import altcha
 
@@ -24,13 +24,16 @@ ALGORITHM = "PBKDF2/SHA-256"
 # One zero byte: 256 attempts on average, whatever the cost of one attempt.
 KEY_PREFIX = "00"
 
+# Why a proof of work is refused: the `reason` of the 403 answer (and of the API document).
+Reason = Literal["missing", "wrong", "expired", "reused"]
+
 
 class ProofOfWorkRejected(Exception):
     """The upload's proof of work is missing, wrong, expired or already used (403)."""
 
     status = 403
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, hdrs, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from gateway.validation import FILE_EXTENSIONS, UploadError
 
@@ -22,7 +23,12 @@ MASK_FIELD = "mask"
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _CHUNK_BYTES = 64 * 1024
 _MAX_STEM_CHARS = 100
-_UNSAFE_FILENAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+# The characters a download name keeps: safe in a quoted header value and on any file system.
+SAFE_FILENAME_CHARS = "A-Za-z0-9._-"
+_UNSAFE_FILENAME_CHARS = re.compile(f"[^{SAFE_FILENAME_CHARS}]+")
+# What a download name ends with before its extension: a cleaned image, a predicted mask.
+CLEANED_SUFFIX = "clearmark"
+MASK_SUFFIX = "mask"
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,7 @@ async def read_upload(request: web.Request, max_bytes: int, *, with_mask: bool) 
 def download_filename(client_filename: str | None, image_format: str, suffix: str) -> str:
     """Name of a file sent back: '<safe stem>-<suffix>.<ext>', stem from the upload's name.
 
-    The stem keeps only [A-Za-z0-9._-] so it is safe inside a quoted header value and
-    on any file system; it falls back to 'image'.
+    The stem keeps only SAFE_FILENAME_CHARS; it falls back to 'image'.
     """
     # Browsers percent-escape quotes and line breaks in multipart filenames, and aiohttp
     # clients escape every non-token character; some old browsers send a full path.
@@ -120,8 +125,10 @@ async def _read_multipart(
                 )
                 dropped = await _collect(_part_chunks(part), overhead_left, too_large, status=400)
                 overhead_left -= len(dropped)
-    except ValueError:
-        # aiohttp's multipart parser reports a missing boundary or broken framing this way.
+    except (ValueError, BadHttpMessage):
+        # aiohttp's multipart parser reports a missing boundary or broken framing with
+        # ValueError, and a part's header it cannot parse (a control character, a line too
+        # long) with BadHttpMessage.
         raise UploadError(400, "malformed multipart/form-data body") from None
     return found
 

@@ -1,4 +1,5 @@
-"""HTTP routes: the upload page, the remove and detect API and the health probes."""
+"""HTTP routes: the upload page, the remove and detect API, its description and the health
+probes."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from aiohttp import web
 
 from gateway.gatekeeper import admitted
 from gateway.keys import PROOF_OF_WORK, SETTINGS, TORCHSERVE
+from gateway.openapi import api_document
 from gateway.torchserve_client import TorchServeFailed
-from gateway.upload import Upload, download_filename, read_upload
+from gateway.upload import CLEANED_SUFFIX, MASK_SUFFIX, Upload, download_filename, read_upload
 from gateway.validation import (
     UploadError,
     inspect_image,
@@ -23,6 +25,9 @@ from gateway.validation import (
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+# The names app.py gives the static routes the API's docs page loads its files from.
+STATIC_ROUTE_NAME = "static"
+SWAGGER_UI_ROUTE_NAME = "swagger-ui"
 
 
 @routes.get("/")
@@ -38,6 +43,26 @@ async def index(request: web.Request) -> web.Response:
         "proof_of_work": settings.proof_of_work,
     }
     return aiohttp_jinja2.render_template("index.html", request, context)
+
+
+@routes.get("/api/openapi.json", name="openapi")
+async def openapi_json(request: web.Request) -> web.Response:
+    """The API's OpenAPI 3 document, with this server's limits."""
+    return web.json_response(api_document(request.app[SETTINGS]))
+
+
+@routes.get("/api/docs")
+async def api_docs(request: web.Request) -> web.Response:
+    """The OpenAPI document rendered by Swagger UI, from this server's files only."""
+    router = request.app.router
+    swagger_ui = router[SWAGGER_UI_ROUTE_NAME]
+    context = {
+        "document_url": router["openapi"].url_for(),
+        "swagger_ui_css": swagger_ui.url_for(filename="swagger-ui.css"),
+        "swagger_ui_bundle": swagger_ui.url_for(filename="swagger-ui-bundle.js"),
+        "initializer": router[STATIC_ROUTE_NAME].url_for(filename="api_docs.js"),
+    }
+    return aiohttp_jinja2.render_template("api_docs.html", request, context)
 
 
 @routes.get("/api/v1/challenge")
@@ -74,7 +99,7 @@ async def remove(request: web.Request) -> web.Response:
         )
     _check_answer(result_mismatch(info, cleaned, content_type))
     return _image_answer(
-        cleaned, info.mime, download_filename(upload.filename, info.format, "clearmark")
+        cleaned, info.mime, download_filename(upload.filename, info.format, CLEANED_SUFFIX)
     )
 
 
@@ -89,7 +114,7 @@ async def detect(request: web.Request) -> web.Response:
         info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
         mask, content_type = await request.app[TORCHSERVE].detect_watermark(upload.data, info.mime)
     _check_answer(mask_mismatch(info, mask, content_type))
-    return _image_answer(mask, content_type, download_filename(upload.filename, "PNG", "mask"))
+    return _image_answer(mask, content_type, download_filename(upload.filename, "PNG", MASK_SUFFIX))
 
 
 async def _read(request: web.Request, *, with_mask: bool) -> Upload:

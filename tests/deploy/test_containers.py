@@ -19,7 +19,7 @@ from dockerfile_parse import DockerfileParser
 from packaging.requirements import Requirement
 from yarl import URL
 
-from gateway.app import WIDGET_DIR
+from gateway.app import SWAGGER_UI_DIR, WIDGET_DIR
 from gateway.settings import Settings
 from handler.archive import PACKAGED_MODULES
 from serving.torchserve import port_of, read_properties
@@ -283,11 +283,17 @@ def test_every_copied_path_exists_and_is_in_the_build_context(service):
         assert dockerignore_allows(source), source
 
 
-def test_gateway_image_serves_the_widget_where_the_gateway_looks_for_it():
+def test_gateway_image_serves_the_npm_packages_where_the_gateway_looks_for_them():
     copies = [shlex.split(i["value"]) for i in dockerfile("gateway").structure
               if i["instruction"] == "COPY"]  # fmt: skip
     (gateway_dest,) = [c[-1] for c in copies if c[0] == "gateway/"]
-    (widget_dest,) = [c[-1] for c in copies if c[0] == "--from=widget"]
+    from_npm = {Path(c[-1]): c[1:-1] for c in copies if c[0] == "--from=widget"}
 
-    expected = Path(gateway_dest).parent / WIDGET_DIR.relative_to(REPO)
-    assert Path(widget_dest) == expected
+    root = Path(gateway_dest).parent
+    assert root / WIDGET_DIR.relative_to(REPO) in from_npm
+    # Of Swagger UI only the two files /api/docs loads.
+    swagger_ui = from_npm[root / SWAGGER_UI_DIR.relative_to(REPO)]
+    assert sorted(Path(source).name for source in swagger_ui) == [
+        "swagger-ui-bundle.js",
+        "swagger-ui.css",
+    ]

@@ -91,6 +91,17 @@ async def test_malformed_multipart_is_400(client: GatewayClient) -> None:
     assert "malformed multipart" in await _error(response, 400)
 
 
+async def test_a_part_header_with_a_control_character_is_400(client: GatewayClient) -> None:
+    """aiohttp refuses such a part header with its own exception, not ValueError; it was a
+    500 until schemathesis sent one (tests/gateway/test_openapi.py)."""
+    body = b'--b\r\nContent-Disposition: form-data; name="a\x0cb"\r\n\r\nx\r\n--b--\r\n'
+    response = await client.post(
+        REMOVE, data=body, headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+
+    assert "malformed multipart" in await _error(response, 400)
+
+
 async def test_text_plain_body_is_415(client: GatewayClient) -> None:
     response = await client.post(REMOVE, data=b"hello", headers={"Content-Type": "text/plain"})
 
