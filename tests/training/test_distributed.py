@@ -83,7 +83,7 @@ def assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
 
 @pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is installed with torch")
 def test_two_processes_end_with_the_same_weights_and_resume(tmp_path):
-    arguments = make_data(tmp_path, steps=3)
+    arguments = make_data(tmp_path, steps=2)
     cfg, _ = load_params(tmp_path / "params.yaml")
     torch.manual_seed(cfg.seed)  # as train() seeds the initial weights
     initial = WatermarkRemover(ModelConfig(widths=(4, 8, 8))).state_dict()
@@ -93,22 +93,22 @@ def test_two_processes_end_with_the_same_weights_and_resume(tmp_path):
     assert_same(ranks[0]["model"], ranks[1]["model"])
     assert_same(ranks[0]["ema"], ranks[1]["ema"])
     moved = [k for k in initial if not torch.equal(initial[k], ranks[0]["model"][k])]
-    assert len(moved) > len(initial) / 2, "three steps changed the weights"
-    # Only the main process writes: last.pt at each of 3 steps, best.pt at step 2 and maybe 3.
-    assert ranks[1]["checkpoints"] == 0 and ranks[0]["checkpoints"] in (4, 5)
+    assert len(moved) > len(initial) / 2, "two steps changed the weights"
+    # Only the main process writes: last.pt after each of the 2 steps, best.pt after the 2nd.
+    assert ranks[1]["checkpoints"] == 0 and ranks[0]["checkpoints"] == 3
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["best.pt", "last.pt"]
     last = torch.load(tmp_path / "runs" / "last.pt", weights_only=False)
-    assert last["step"] == 3
+    assert last["step"] == 2
     assert_same(last["model"], ranks[0]["model"])
-    assert json.loads((tmp_path / "live" / "metrics.json").read_text())["step"] == 3
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text())["step"] == 2
     assert stdout.count("step 0: val PSNR") == 1, "one process reports"
 
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    params["train"]["steps"] = 4
+    params["train"]["steps"] = 3
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     stdout = torchrun(tmp_path / "resumed", arguments)
-    assert stdout.count("resuming from step 3") == 1
+    assert stdout.count("resuming from step 2") == 1
     resumed = [torch.load(tmp_path / "resumed" / f"rank-{r}.pt") for r in (0, 1)]
     assert_same(resumed[0]["model"], resumed[1]["model"])
     assert_same(resumed[0]["ema"], resumed[1]["ema"])
-    assert torch.load(tmp_path / "runs" / "last.pt", weights_only=False)["step"] == 4
+    assert torch.load(tmp_path / "runs" / "last.pt", weights_only=False)["step"] == 3
