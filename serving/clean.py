@@ -107,10 +107,10 @@ def image_format_of(source: Path) -> str:
 def plan(
     paths: Iterable[Path], out: Path | None, mask_dir: Path | None, overwrite: bool
 ) -> tuple[list[Photo], list[Outcome]]:
-    """The uploads to make, and the files left alone with why (already cleaned, not an image,
-    a cleaned copy or a mask inside the folder walked, missing). Without out a photo's
+    """The uploads to make, and the files left alone with why. Inside a folder walked, files
+    under out or mask_dir are this tool's own and left out silently. Without out a photo's
     cleaned copy goes beside it."""
-    photos: list[Photo] = []
+    photos: dict[Path, Photo] = {}  # by cleaned copy
     left: list[Outcome] = []
     own = [folder.resolve() for folder in (out, mask_dir) if folder is not None]
     for path in paths:
@@ -118,25 +118,44 @@ def plan(
             left.append(Outcome(path, FAILED, "no such file or folder"))
             continue
         in_folder = path.is_dir()
+        base = out if out is not None else path if in_folder else path.parent
         for source, relative in walk(path):
             if in_folder and any(source.resolve().is_relative_to(folder) for folder in own):
-                continue  # this tool's own output or masks, not photos to clean
-            if source.suffix.lower() not in IMAGE_SUFFIXES:
-                result = SKIPPED if in_folder else FAILED
-                left.append(Outcome(source, result, "not a PNG, JPEG or WebP file name"))
                 continue
-            if in_folder and source.stem.endswith(f"-{CLEANED_SUFFIX}"):
-                left.append(Outcome(source, SKIPPED, "a cleaned copy"))
+            planned = plan_photo(source, relative, in_folder, base, mask_dir, overwrite)
+            if isinstance(planned, Outcome):
+                left.append(planned)
                 continue
-            image_format = image_format_of(source)
-            base = out if out is not None else path if in_folder else source.parent
-            cleaned = cleaned_path(base, relative, image_format)
-            if cleaned.exists() and not overwrite:
-                left.append(Outcome(source, SKIPPED, ALREADY_CLEANED))
-                continue
-            mask = find_mask(mask_dir, relative) if mask_dir is not None else None
-            photos.append(Photo(source, image_format, cleaned, mask))
-    return photos, left
+            twin = photos.setdefault(planned.cleaned, planned)
+            if twin is not planned:  # b.jpg and b.jpeg: one name for both cleaned copies
+                left.append(Outcome(source, FAILED, f"its cleaned copy would be {twin.source}'s"))
+    return list(photos.values()), left
+
+
+def plan_photo(
+    source: Path,
+    relative: Path,
+    in_folder: bool,
+    base: Path,
+    mask_dir: Path | None,
+    overwrite: bool,
+) -> Photo | Outcome:
+    """The upload to make for one file, or why there is none: a file that is no photo is
+    skipped in a folder and a failure when named on its own."""
+    if source.suffix.lower() not in IMAGE_SUFFIXES:
+        result = SKIPPED if in_folder else FAILED
+        return Outcome(source, result, "not a PNG, JPEG or WebP file name")
+    if in_folder and source.stem.endswith(f"-{CLEANED_SUFFIX}"):
+        return Outcome(source, SKIPPED, "a cleaned copy")
+    try:
+        image_format = image_format_of(source)
+    except OSError as exc:
+        return Outcome(source, FAILED, str(exc))
+    cleaned = cleaned_path(base, relative, image_format)
+    if cleaned.exists() and not overwrite:
+        return Outcome(source, SKIPPED, ALREADY_CLEANED)
+    mask = find_mask(mask_dir, relative) if mask_dir is not None else None
+    return Photo(source, image_format, cleaned, mask)
 
 
 def gateway_message(status: int, body: bytes) -> str:

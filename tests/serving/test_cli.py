@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from PIL import Image
 
+import gateway.client_limits
 import gateway.middleware
 from gateway.app import create_app
 from gateway.settings import Settings
-from serving.clean import cleaned_path, find_mask
+from serving.clean import FAILED, SKIPPED, Outcome, cleaned_path, find_mask, plan
 from serving.cli import main
 from tests.gateway.conftest import BUSY_503, SUCCESS, FakeTorchServe, encode
 
@@ -148,6 +150,57 @@ async def test_a_busy_503_is_waited_out_as_its_retry_after_says(
     assert printed.splitlines() == ["cleaned 1, skipped 0, failed 0"]
 
 
+async def test_more_jobs_than_the_per_client_limit_wait_out_their_429s(
+    aiohttp_server,
+    settings: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(gateway.client_limits, "CONCURRENCY_RETRY_AFTER_S", 1)
+    fake = FakeTorchServe()
+
+    async def slow_predictions(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.2)  # each upload holds its slot a while: the others meet a 429
+        return await fake.predictions(request)
+
+    torchserve = web.Application()
+    torchserve.router.add_post("/predictions/{model_name}", slow_predictions)
+    torchserve_url = str((await aiohttp_server(torchserve)).make_url("")).rstrip("/")
+    limited = dataclasses.replace(
+        settings,
+        torchserve_url=torchserve_url,
+        proof_of_work=True,
+        proof_of_work_cost=1,
+        rate_limit_per_minute=600,
+        rate_limit_burst=100,
+        max_uploads_per_client=1,
+    )
+    app = create_app(limited)
+    statuses: list[int] = []
+
+    @web.middleware
+    async def record(request: web.Request, handler) -> web.StreamResponse:
+        response = await handler(request)
+        if request.path == "/api/v1/remove":
+            statuses.append(response.status)
+        return response
+
+    app.middlewares.insert(0, record)
+    url = str((await aiohttp_server(app)).make_url("")).rstrip("/")
+    for i in range(4):
+        (tmp_path / f"p{i}.png").write_bytes(encode("RGB", (20 + i, 20), "PNG"))
+
+    status, printed = await clean(
+        capsys, str(tmp_path), "--out", str(tmp_path / "out"), "--jobs", "3", "--url", url
+    )
+
+    assert status == 0, printed
+    assert printed.splitlines() == ["cleaned 4, skipped 0, failed 0"]
+    assert statuses.count(200) == 4 and 429 in statuses
+    assert len(fake.received) == 4
+
+
 async def test_mask_dir_sends_each_photos_mask_paired_by_relative_path(
     aiohttp_server,
     settings: Settings,
@@ -188,6 +241,30 @@ def test_masks_pair_by_relative_stem_png_first(tmp_path: Path) -> None:
     assert find_mask(tmp_path, Path("a/b.jpg")) == tmp_path / "a" / "b.png"
     assert find_mask(tmp_path, Path("b.jpg")) is None
     assert cleaned_path(Path("out"), Path("x/y.z.jpeg"), "JPEG") == Path("out/x/y.z-clearmark.jpg")
+
+
+def test_without_out_copies_go_beside_and_a_rerun_leaves_them_and_twins_alone(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a").mkdir()
+    for name in ("b.jpg", "b.jpeg", "c.png"):
+        (tmp_path / "a" / name).write_bytes(
+            encode("RGB", (8, 8), "PNG" if name == "c.png" else "JPEG")
+        )
+    (tmp_path / "a" / "c-clearmark.png").write_bytes(b"done before")
+
+    photos, left = plan([tmp_path], None, None, overwrite=False)
+
+    assert [(p.source.name, p.cleaned) for p in photos] == [
+        ("b.jpeg", tmp_path / "a" / "b-clearmark.jpg")
+    ]
+    assert left == [
+        Outcome(
+            tmp_path / "a" / "b.jpg", FAILED, f"its cleaned copy would be {photos[0].source}'s"
+        ),
+        Outcome(tmp_path / "a" / "c-clearmark.png", SKIPPED, "a cleaned copy"),
+        Outcome(tmp_path / "a" / "c.png", SKIPPED, "already cleaned (--overwrite to redo)"),
+    ]
 
 
 async def test_an_unreachable_gateway_and_a_missing_path_fail_with_their_reasons(
