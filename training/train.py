@@ -233,7 +233,8 @@ def train(
 
     Under torchrun (``process``: training/distributed.py) every process steps an identical
     copy on batches of its own; the main process alone reads and writes ``runs`` and
-    ``log_dir`` and validates, and every process returns its summary.
+    ``log_dir`` and validates, and every process returns its summary (the losses logged are
+    its batches'). Batch size is per process.
     """
     main = process.is_main
     if main:
