@@ -210,10 +210,12 @@ def clean_all(photos: list[Photo], jobs: int, upload: Callable[[Photo], Outcome]
         tqdm(total=len(photos), unit="photo", file=sys.stderr, disable=not photos) as bar,
     ):
         outcomes = []
+        failed = 0
         for future in as_completed([pool.submit(upload, photo) for photo in photos]):
             outcome = future.result()
             outcomes.append(outcome)
-            bar.set_postfix(failed=sum(o.result == FAILED for o in outcomes), refresh=False)
+            failed += outcome.result == FAILED
+            bar.set_postfix(failed=failed, refresh=False)
             bar.update()
     return outcomes
 
