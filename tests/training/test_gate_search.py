@@ -1,0 +1,130 @@
+"""training/gate_search.py: the gate chosen by its rule, on numbers the tests set and on a
+real (tiny) model cleaning images the tests make."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tests.images import photo
+from training.evaluate import serving_settings
+from training.fonts import matplotlib_fonts
+from training.gate_search import candidates, choose, held_out_sets, main, search, search_params
+from training.model import ModelConfig, WatermarkRemover
+from training.synth import MarkAssets
+
+REPO = Path(__file__).resolve().parents[2]
+LIMIT = 0.001
+
+
+def row(gain: float, flagged: float, worst_full: float, name: str) -> dict:
+    return {
+        "gate": {"name": name},
+        "gain": gain,
+        "f1": 0.5,
+        "per_style": {"text": gain},
+        "full_gain": worst_full,
+        "full_per_style": {"text": 1.0, "logo": worst_full},
+        "clean_flagged": flagged,
+    }
+
+
+def test_the_largest_gain_that_harms_neither_clean_nor_full_size_photos_is_chosen():
+    rows = [
+        row(3.0, 0.0005, -0.1, "loose, worse at full size"),
+        row(2.5, 0.0020, 0.4, "loose, flags clean photos"),
+        row(1.2, 0.0008, 0.0, "chosen"),
+        row(0.9, 0.0001, 0.3, "strict"),
+    ]
+    assert choose(rows, LIMIT)["gate"] == {"name": "chosen"}
+    assert choose(rows[:2], LIMIT) is None
+
+
+def test_candidates_are_the_grid_and_unknown_keys_are_refused():
+    serving = serving_settings(REPO / "handler" / "model-config.yaml")
+    grid = {"seed_threshold": [0.9, 0.95], "region_confidence": [0.8, 0.85, 0.9]}
+    found = candidates(grid, serving)
+    assert len(found) == 6
+    assert {"region_confidence": 0.9, "seed_threshold": 0.95} in found
+    with pytest.raises(ValueError, match="seed_treshold"):
+        candidates({"seed_treshold": [0.9]}, serving)
+
+
+def test_the_shipped_params_search_other_marks_than_the_evaluation_scores():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    section = search_params(params)
+    assert section["seed"] != params["evaluate"]["seed"]
+    serving = serving_settings(REPO / "handler" / "model-config.yaml")
+    for key, values in section["grid"].items():
+        assert serving[key] in values, f"the served {key} is among the candidates"
+    params["gate_search"]["seed"] = params["evaluate"]["seed"]
+    with pytest.raises(ValueError, match="scored on"):
+        search_params(params)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    photos = [photo(96, 128, "skimage-coffee"), photo(120, 120, "skimage-chelsea")]
+    params = {
+        "seed": 1, "count": 5, "crop_size": 64, "full_count": 2,
+        "full_min_megapixels": 0.01, "clean_count": 3,
+    }  # fmt: skip
+    return held_out_sets(photos, MarkAssets(tuple(matplotlib_fonts())), params)
+
+
+def test_a_real_model_is_scored_on_every_candidate(sets):
+    serving = serving_settings(REPO / "handler" / "model-config.yaml")
+    torch.manual_seed(0)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8)))
+    # A gate no pixel passes changes nothing: every gain is 0 and no clean pixel is flagged.
+    result = search(
+        model, sets, serving, {"seed_threshold": [1.01], "region_confidence": [0.5]}, LIMIT
+    )
+    [scored] = result["candidates"]
+    assert scored["gain"] == 0.0 and scored["full_gain"] == 0.0
+    assert scored["clean_flagged"] == 0.0
+    assert set(scored["per_style"]) <= {"text", "logo", "grid", "centre", "corner"}
+    assert result["chosen"] == {"region_confidence": 0.5, "seed_threshold": 1.01}
+    # A gate every region passes: every clean pixel is flagged, and F1 is the marks' share.
+    everything = {"mask_threshold": [0.0], "seed_threshold": [0.0], "region_confidence": [0.0]}
+    loose = search(model, sets, serving, everything, LIMIT)
+    [changed] = loose["candidates"]
+    assert changed["clean_flagged"] == 1.0
+    assert 0.0 < changed["f1"] < 1.0
+    assert math.isfinite(changed["gain"])
+    assert loose["chosen"] is None
+
+
+def test_the_command_writes_its_table_and_fails_when_no_gate_passes(tmp_path, monkeypatch, sets):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    # Every region passes: every clean pixel is flagged, so no gate is fit to serve.
+    params["gate_search"]["grid"] = {
+        "seed_threshold": [0.0], "region_confidence": [0.0], "mask_threshold": [0.0],
+    }  # fmt: skip
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    checkpoint = tmp_path / "tiny.pt"
+    torch.manual_seed(0)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8)))
+    torch.save({"model_args": {"widths": [4, 8, 8]}, "model": model.state_dict()}, checkpoint)
+    monkeypatch.setattr("training.gate_search.load_photo_folder", lambda folder: [])
+    monkeypatch.setattr("training.gate_search.load_marks", lambda path, split: None)
+    monkeypatch.setattr("training.gate_search.held_out_sets", lambda photos, assets, p: sets)
+    status = main([
+        "--params", str(tmp_path / "params.yaml"), "--photos", str(tmp_path),
+        "--checkpoint", str(checkpoint),
+        "--serving-config", str(REPO / "handler" / "model-config.yaml"),
+        "--out", str(tmp_path / "gate"),
+    ])  # fmt: skip
+    assert status == 1
+    result = json.loads((tmp_path / "gate" / "gate.json").read_text())
+    assert result["chosen"] is None and len(result["candidates"]) == 1
+    table = (tmp_path / "gate" / "gate.md").read_text()
+    assert "| mask_threshold 0.0, region_confidence 0.0, seed_threshold 0.0 |" in table
+    assert "| 100.00% | no |" in table
+    assert np.isfinite(result["candidates"][0]["gain"])

@@ -1,0 +1,209 @@
+"""Choose the served region gate for a checkpoint, on marks the evaluation never scores.
+
+The gate (handler/model-config.yaml: ``seed_threshold``, ``region_confidence`` and the other
+keys of handler/pipeline.py and handler/regions.py) decides which detected regions may change.
+Each candidate of ``gate_search.grid`` in params.yaml cleans, through handler/engine.py as
+served:
+
+- ``count`` marked held-out crops at ``crop_size``: the PSNR gain over the input, overall and
+  per style, and detection F1;
+- ``full_count`` marks on whole held-out photos at their own size: the gain per style;
+- ``clean_count`` watermark-free crops: the share of pixels flagged.
+
+Its marks come from ``gate_search.seed``, which must differ from ``evaluate.seed``: a gate
+chosen on the evaluation's own marks would be scored on what it was fitted to.
+
+The chosen candidate is the one with the largest gain at ``crop_size`` among those that flag at
+most ``max_clean_flagged`` of clean pixels and leave no style below its input at full
+resolution ("never worse than the input"). When none passes, none is chosen and the command
+exits 1: the checkpoint is not fit to serve with any gate tried.
+
+    python -m training.gate_search --params params.yaml --photos data/photos \
+        --checkpoint model/clearmark.pt --serving-config handler/model-config.yaml \
+        --out metrics/gate
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from handler.engine import Engine
+from training.checkpoint import load_model
+from training.evaluate import clean_examples, full_resolution_examples, serving_settings
+from training.examples import load_marks, load_photo_folder, validation_examples
+from training.metrics import PSNR_CAP_DB, mask_f1, psnr
+from training.model import WatermarkRemover
+from training.synth import STYLES, MarkAssets, WatermarkedExample
+
+
+@dataclass(frozen=True)
+class MarkedSets:
+    """The three held-out sets every candidate is scored on."""
+
+    crops: list[WatermarkedExample]
+    full: list[WatermarkedExample]
+    clean: list[np.ndarray]
+
+
+def candidates(grid: dict[str, Sequence[Any]], serving: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, as overrides of the handler's settings; a key
+    the handler does not have is an error, not a silent no-op."""
+    unknown = sorted(set(grid) - set(serving))
+    if unknown:
+        raise ValueError(f"gate_search.grid keys not in model-config.yaml's handler: {unknown}")
+    keys = sorted(grid)
+    return [
+        dict(zip(keys, values, strict=True)) for values in itertools.product(*map(grid.get, keys))
+    ]
+
+
+def held_out_sets(
+    photos: Sequence[np.ndarray], assets: MarkAssets, params: dict[str, Any]
+) -> MarkedSets:
+    """The gate_search section's sets, from the held-out photos and marks."""
+    seed = params["seed"]
+    large = [p for p in photos if p.shape[0] * p.shape[1] >= params["full_min_megapixels"] * 1e6]
+    if not large:
+        raise ValueError(f"no held-out photo has {params['full_min_megapixels']} megapixels")
+    return MarkedSets(
+        crops=validation_examples(photos, assets, params["count"], params["crop_size"], seed),
+        full=full_resolution_examples(large, assets, params["full_count"], seed),
+        clean=clean_examples(photos, params["clean_count"], params["crop_size"], seed),
+    )
+
+
+def _gains(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, Any]:
+    """Mean PSNR gain over the input, overall and per style, and F1 of the final masks."""
+    gains, styles, masks = [], [], []
+    for ex in examples:
+        [served] = engine.clean([ex.watermarked])
+        before = min(PSNR_CAP_DB, psnr(ex.watermarked, ex.clean))
+        gains.append(min(PSNR_CAP_DB, psnr(served.output, ex.clean)) - before)
+        styles.append(ex.style)
+        masks.append(mask_f1(served.mask, ex.mask))
+    per_style = {
+        style: float(np.mean([g for g, s in zip(gains, styles, strict=True) if s == style]))
+        for style in STYLES
+        if style in styles
+    }
+    return {"gain": float(np.mean(gains)), "per_style": per_style, "f1": float(np.mean(masks))}
+
+
+def score(engine: Engine, sets: MarkedSets) -> dict[str, Any]:
+    """One candidate's numbers on the three sets."""
+    crops = _gains(engine, sets.crops)
+    full = _gains(engine, sets.full)
+    flagged = [engine.clean([photo])[0].mask.mean() for photo in sets.clean]
+    return {
+        "gain": crops["gain"],
+        "per_style": crops["per_style"],
+        "f1": crops["f1"],
+        "full_gain": full["gain"],
+        "full_per_style": full["per_style"],
+        "clean_flagged": float(np.mean(flagged)),
+    }
+
+
+def passes(row: dict[str, Any], max_clean_flagged: float) -> bool:
+    """Flags few enough clean pixels, and no style is worse than its input at full size."""
+    return row["clean_flagged"] <= max_clean_flagged and min(row["full_per_style"].values()) >= 0.0
+
+
+def choose(rows: Sequence[dict[str, Any]], max_clean_flagged: float) -> dict[str, Any] | None:
+    """The passing row with the largest gain at crop size, or None when none passes."""
+    fit = [row for row in rows if passes(row, max_clean_flagged)]
+    return max(fit, key=lambda row: row["gain"]) if fit else None
+
+
+def search(
+    model: WatermarkRemover,
+    sets: MarkedSets,
+    serving: dict[str, Any],
+    grid: dict[str, Sequence[Any]],
+    max_clean_flagged: float,
+) -> dict[str, Any]:
+    """Every candidate scored, and the chosen one (None when none passes)."""
+    rows = []
+    for overrides in candidates(grid, serving):
+        engine = Engine.from_settings(model, torch.device("cpu"), {**serving, **overrides})
+        row = {"gate": overrides, **score(engine, sets)}
+        rows.append(row)
+        print(table([row], max_clean_flagged, header=not rows[:-1]), end="", flush=True)
+    chosen = choose(rows, max_clean_flagged)
+    return {"candidates": rows, "chosen": None if chosen is None else chosen["gate"]}
+
+
+def table(rows: Sequence[dict[str, Any]], max_clean_flagged: float, header: bool = True) -> str:
+    """Markdown: one line per candidate, gains in dB, the clean share in percent."""
+    lines = []
+    if header:
+        lines += [
+            "| gate | gain | F1 | full-res gain | worst full-res style | clean flagged | passes |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    for row in rows:
+        gate = ", ".join(f"{key} {value}" for key, value in row["gate"].items())
+        worst = min(row["full_per_style"], key=row["full_per_style"].get)
+        lines.append(
+            f"| {gate} | {row['gain']:+.2f} | {row['f1']:.3f} | {row['full_gain']:+.2f} "
+            f"| {worst} {row['full_per_style'][worst]:+.2f} | {100 * row['clean_flagged']:.2f}% "
+            f"| {'yes' if passes(row, max_clean_flagged) else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def search_params(params: dict[str, Any]) -> dict[str, Any]:
+    """params.yaml's gate_search section, refused when it shares the evaluation's seed."""
+    section = dict(params["gate_search"])
+    if section["seed"] == params["evaluate"]["seed"]:
+        raise ValueError(
+            f"gate_search.seed {section['seed']} is evaluate.seed: the gate would be chosen "
+            "on the marks it is then scored on"
+        )
+    return section
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--photos", type=Path, required=True, help="the prepare stage's output")
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument(
+        "--serving-config", type=Path, required=True, help="handler/model-config.yaml"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="folder for gate.json, gate.md")
+    args = parser.parse_args(argv)
+    params = search_params(yaml.safe_load(args.params.read_text()))
+    sets = held_out_sets(
+        load_photo_folder(args.photos / "val"),
+        load_marks(args.photos / "marks.json", "val"),
+        params,
+    )
+    result = search(
+        load_model(args.checkpoint),
+        sets,
+        serving_settings(args.serving_config),
+        params["grid"],
+        params["max_clean_flagged"],
+    )
+    result["checkpoint"] = str(args.checkpoint)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gate.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / "gate.md").write_text(table(result["candidates"], params["max_clean_flagged"]))
+    print(f"chosen: {result['chosen']}")
+    return 0 if result["chosen"] is not None else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
