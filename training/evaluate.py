@@ -204,14 +204,21 @@ def serving_settings(model_config: Path) -> dict[str, Any]:
     return dict(yaml.safe_load(model_config.read_text()).get("handler", {}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def scoring_arguments(description: str) -> argparse.ArgumentParser:
+    """The arguments of a command that scores a checkpoint on the held-out photos as served
+    (this stage, training/gate_search.py)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--photos", type=Path, required=True, help="the prepare stage's output")
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument(
         "--serving-config", type=Path, required=True, help="handler/model-config.yaml"
     )
+    return parser
+
+
+def main() -> None:
+    parser = scoring_arguments(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = yaml.safe_load(args.params.read_text())["evaluate"]

@@ -25,7 +25,6 @@ exits 1: the checkpoint is not fit to serve with any gate tried.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import sys
@@ -40,7 +39,12 @@ import yaml
 
 from handler.engine import Engine
 from training.checkpoint import load_model
-from training.evaluate import clean_examples, full_resolution_examples, serving_settings
+from training.evaluate import (
+    clean_examples,
+    full_resolution_examples,
+    scoring_arguments,
+    serving_settings,
+)
 from training.examples import load_marks, load_photo_folder, validation_examples
 from training.metrics import PSNR_CAP_DB, mask_f1, psnr
 from training.model import WatermarkRemover
@@ -175,13 +179,7 @@ def search_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--photos", type=Path, required=True, help="the prepare stage's output")
-    parser.add_argument("--checkpoint", type=Path, required=True)
-    parser.add_argument(
-        "--serving-config", type=Path, required=True, help="handler/model-config.yaml"
-    )
+    parser = scoring_arguments(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for gate.json, gate.md")
     args = parser.parse_args(argv)
     params = search_params(yaml.safe_load(args.params.read_text()))
