@@ -11,6 +11,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CONTAINERS_CONF="$PWD/docker/smoke/containers.conf"
+# Docker's image format: buildah's default (OCI) has no HEALTHCHECK, and drops the images' own
+# ("HEALTHCHECK is not supported for OCI image format and will be ignored").
+export BUILDAH_FORMAT=docker
 base="${SMOKE_BASE_IMAGE:-localhost/clearmark-debian:bookworm}"
 port="${CLEARMARK_PORT:-18000}"
 export CLEARMARK_PORT="$port"
