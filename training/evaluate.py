@@ -128,6 +128,14 @@ def full_resolution_examples(
     ]
 
 
+def large_photos(photos: Sequence[np.ndarray], min_megapixels: float) -> list[np.ndarray]:
+    """The photos of at least min_megapixels, for the full-resolution set; none is an error."""
+    large = [p for p in photos if p.shape[0] * p.shape[1] >= min_megapixels * 1e6]
+    if not large:
+        raise ValueError(f"no held-out photo has {min_megapixels} megapixels")
+    return large
+
+
 def clean_examples(
     photos: Sequence[np.ndarray], count: int, size: int, seed: int
 ) -> list[np.ndarray]:
@@ -183,11 +191,7 @@ def evaluate(
         val_photos, assets, params["count"], params["crop_size"], params["seed"]
     )
     protocol, outputs, masks = score_marked(engine, examples)
-    large = [
-        p for p in val_photos if p.shape[0] * p.shape[1] >= params["full_min_megapixels"] * 1e6
-    ]
-    if not large:
-        raise ValueError(f"no held-out photo has {params['full_min_megapixels']} megapixels")
+    large = large_photos(val_photos, params["full_min_megapixels"])
     full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
     full, _, _ = score_marked(engine, full_examples)
     full["megapixels"] = float(np.mean([ex.clean.size / 3e6 for ex in full_examples]))

@@ -42,6 +42,8 @@ from training.checkpoint import load_model
 from training.evaluate import (
     clean_examples,
     full_resolution_examples,
+    large_photos,
+    score_clean,
     scoring_arguments,
     serving_settings,
 )
@@ -77,9 +79,7 @@ def held_out_sets(
 ) -> MarkedSets:
     """The gate_search section's sets, from the held-out photos and marks."""
     seed = params["seed"]
-    large = [p for p in photos if p.shape[0] * p.shape[1] >= params["full_min_megapixels"] * 1e6]
-    if not large:
-        raise ValueError(f"no held-out photo has {params['full_min_megapixels']} megapixels")
+    large = large_photos(photos, params["full_min_megapixels"])
     return MarkedSets(
         crops=validation_examples(photos, assets, params["count"], params["crop_size"], seed),
         full=full_resolution_examples(large, assets, params["full_count"], seed),
@@ -108,14 +108,14 @@ def score(engine: Engine, sets: MarkedSets) -> dict[str, Any]:
     """One candidate's numbers on the three sets."""
     crops = _gains(engine, sets.crops)
     full = _gains(engine, sets.full)
-    flagged = [engine.clean([photo])[0].mask.mean() for photo in sets.clean]
+    clean = score_clean(engine, sets.clean)
     return {
         "gain": crops["gain"],
         "per_style": crops["per_style"],
         "f1": crops["f1"],
         "full_gain": full["gain"],
         "full_per_style": full["per_style"],
-        "clean_flagged": float(np.mean(flagged)),
+        "clean_flagged": clean["mask_coverage"],
     }
 
 
@@ -143,7 +143,7 @@ def search(
         engine = Engine.from_settings(model, torch.device("cpu"), {**serving, **overrides})
         row = {"gate": overrides, **score(engine, sets)}
         rows.append(row)
-        print(table([row], max_clean_flagged, header=not rows[:-1]), end="", flush=True)
+        print(table([row], max_clean_flagged, header=len(rows) == 1), end="", flush=True)
     chosen = choose(rows, max_clean_flagged)
     return {"candidates": rows, "chosen": None if chosen is None else chosen["gate"]}
 
