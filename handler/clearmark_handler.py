@@ -33,6 +33,9 @@ from training.checkpoint import load_model
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "clearmark.pt"
+# The learned restoration given a mask (training/restorer.py), packed beside the detector; an
+# archive without it restores by the classical floor (handler/pipeline.py).
+RESTORER_FILE = "restorer.pt"
 
 
 def worker_device(gpu_id: int | str | None, cuda_available: bool) -> torch.device:
@@ -51,13 +54,20 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
         self.device = worker_device(properties.get("gpu_id"), torch.cuda.is_available())
         if self.device.type == "cpu":
             torch.set_num_threads(self._cpu_threads(context))
+        restorer = model_dir / RESTORER_FILE
         self.engine = Engine.from_settings(
-            load_model(model_dir / CHECKPOINT_FILE), self.device, self._settings(context)
+            load_model(model_dir / CHECKPOINT_FILE),
+            self.device,
+            self._settings(context),
+            load_model(restorer) if restorer.is_file() else None,
         )
         self.context = context
         self.initialized = True
         logger.info(
-            "clearmark model ready on %s (%d threads)", self.device, torch.get_num_threads()
+            "clearmark model ready on %s (%d threads, %s restoration)",
+            self.device,
+            torch.get_num_threads(),
+            "learned" if self.engine.restorer is not None else "classical",
         )
 
     @staticmethod

@@ -24,7 +24,13 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from handler.pipeline import Detection, PipelineConfig, decide_regions, remove_watermark
+from handler.pipeline import (
+    Detection,
+    PipelineConfig,
+    Restorer,
+    decide_regions,
+    remove_watermark,
+)
 from handler.regions import (
     RegionConfig,
     detect_windows,
@@ -34,6 +40,7 @@ from handler.regions import (
 )
 from handler.settings import own_settings
 from training.model import WatermarkRemover, predict
+from training.restorer import restore
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 
@@ -45,6 +52,8 @@ class EngineConfig:
     # Padded pixels one forward may hold (bounds a worker's memory when a batch brings several
     # images), and the largest image detected whole rather than coarse-to-fine.
     max_forward_pixels: int = 1_048_576
+    # Context, in pixels, a tile of the learned restorer sees beyond its own edges.
+    restore_margin: int = 64
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -103,6 +112,7 @@ class Engine:
         cfg: EngineConfig | None = None,
         regions: RegionConfig | None = None,
         pipeline: PipelineConfig | None = None,
+        restorer: WatermarkRemover | None = None,
     ) -> None:
         self.cfg = cfg or EngineConfig()
         self.regions = regions or RegionConfig()
@@ -115,10 +125,16 @@ class Engine:
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
         # Module.to works in place: the engine takes the model over.
         self.model = model.to(device).to(memory_format=memory_format).eval()
+        # training/restorer.py's network; without one, restoration is the classical floor.
+        self.restorer = None if restorer is None else restorer.to(device).eval()
 
     @classmethod
     def from_settings(
-        cls, model: WatermarkRemover, device: torch.device, settings: dict[str, Any]
+        cls,
+        model: WatermarkRemover,
+        device: torch.device,
+        settings: dict[str, Any],
+        restorer: WatermarkRemover | None = None,
     ) -> Engine:
         """Every config from model-config.yaml's ``handler`` section."""
         return cls(
@@ -127,7 +143,35 @@ class Engine:
             EngineConfig.from_settings(settings),
             RegionConfig.from_settings(settings),
             PipelineConfig.from_settings(settings),
+            restorer,
         )
+
+    @torch.inference_mode()
+    def learned(self, photo: np.ndarray, fill: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """handler/pipeline.py's Restorer by the restorer network: a window larger than
+        ``max_forward_pixels`` runs in tiles, each seen with ``restore_margin`` pixels of
+        context beyond its edges (more than the network's field of view, so that tiles agree
+        where they meet) and only its own pixels kept."""
+        assert self.restorer is not None
+        height, width = mask.shape
+        out = np.empty((height, width, 3), np.float32)
+        side = max(1, int(self.cfg.max_forward_pixels**0.5) - 2 * self.cfg.restore_margin)
+        margin = self.cfg.restore_margin
+        for top in range(0, height, side):
+            for left in range(0, width, side):
+                y0, x0 = max(0, top - margin), max(0, left - margin)
+                y1, x1 = min(height, top + side + margin), min(width, left + side + margin)
+                view = (slice(y0, y1), slice(x0, x1))
+                restored, _ = restore(
+                    self.restorer,
+                    self.tensor(photo[view])[None],
+                    self.tensor(fill[view])[None],
+                    torch.from_numpy(mask[view]).to(self.device, torch.float32)[None, None],
+                )
+                keep = restored[0].permute(1, 2, 0).float().cpu().numpy()
+                bottom, right = min(height, top + side), min(width, left + side)
+                out[top:bottom, left:right] = keep[top - y0 : bottom - y0, left - x0 : right - x0]
+        return out
 
     def network(self, batch: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) float32 -> detection maps (B, 5, H, W) float32: the watermark
@@ -209,7 +253,8 @@ class Engine:
             images, masks, restore, detections, strict=True
         ):
             if wanted:
-                output, mask = remove_watermark(image, detection, self.pipeline, given)
+                learned: Restorer | None = None if self.restorer is None else self.learned
+                output, mask = remove_watermark(image, detection, self.pipeline, given, learned)
             else:
                 output = image
                 mask = decide_regions(detection.probability, self.pipeline)

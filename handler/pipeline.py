@@ -9,7 +9,9 @@ Everything after that is here, in three stages that evaluation measures one by o
    ``region_confidence``, at least ``min_region_pixels``), then widened by ``grow_pixels`` to
    take in the faint anti-aliased edge of the mark. A region the network is unsure of is left
    as it came in: a remover that damages a photo is worse than none.
-2. *restore* (``restore_regions``): inside the mask, invert the blend where the mark is
+2. *restore* (``restore_regions``): with a learned restorer (training/restorer.py: it sees the
+   photo, the mask and Telea's fill, and mixes the fill with its own inverted blend), that;
+   without one, the classical floor: inside the mask, invert the blend where the mark is
    semi-transparent (it keeps the real detail under the mark); where it is nearly opaque
    (alpha not below ``invert_max_alpha``) or the inversion is implausible (far from the inpainted
    fill of the region at low frequency: a wrong alpha or colour), fill by OpenCV's Telea
@@ -22,6 +24,7 @@ Pure numpy/OpenCV on uint8 HWC images; no torch, no TorchServe.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +66,12 @@ class Detection:
     colour: np.ndarray  # (H, W, 3) float32 in [0, 1]: the mark's colour
 
 
+# A learned restoration given a mask: (photo window (h, w, 3) uint8, Telea's fill of the mask
+# in it (h, w, 3) uint8, the mask in it (h, w) bool) -> the restored window (h, w, 3) float in
+# [0, 1]; only the mask's pixels of it are used.
+Restorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
 def decide_regions(probability: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     """The final watermark mask, (H, W) bool, from a probability map (H, W) in [0, 1]."""
     candidate = probability > cfg.mask_threshold
@@ -99,42 +108,65 @@ def _low_pass(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigmaX=2.0)
 
 
+def clusters(mask: np.ndarray, margin: int) -> tuple[np.ndarray, int]:
+    """Labels (H, W) int of the mask's regions grown by ``margin`` pixels, and their count:
+    regions closer than 2 x margin share a cluster (the glyphs of one word), and a cluster's
+    bounding box already holds the margin around its regions."""
+    size = 2 * margin + 1
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((size, size), np.uint8))
+    labels, count = ndimage.label(grown, structure=CONNECTIVITY)
+    return labels, int(count)
+
+
+def _classical(
+    photo: np.ndarray, fill: np.ndarray, alpha: np.ndarray, colour: np.ndarray,
+    region: np.ndarray, cfg: PipelineConfig,
+) -> np.ndarray:  # fmt: skip
+    """The blend inverted with the detector's alpha and colour where it is semi-transparent
+    and plausible, Telea's fill elsewhere: (h, w, 3) float in [0, 1]."""
+    fill_f = fill.astype(np.float32) / 255
+    inverted = invert_blend(photo.astype(np.float32) / 255, alpha, colour)
+    restored = np.where((alpha < cfg.invert_max_alpha)[..., None], inverted, fill_f)
+    # Inversion with a wrong alpha or colour leaves a ghost or a hole of the mark's shape: at
+    # low frequency it then stands out from the fill the surroundings predict.
+    # Decided region by region, so that one bad inversion does not cost its neighbours theirs.
+    error = np.abs(_low_pass(restored) - _low_pass(fill_f)).max(axis=-1)
+    labels, count = ndimage.label(region, structure=CONNECTIVITY)
+    if count == 0:
+        return restored
+    means = ndimage.mean(error, labels, np.arange(1, count + 1))
+    implausible = np.concatenate([[False], means > cfg.plausible_error])[labels]
+    return np.where(implausible[..., None], fill_f, restored)
+
+
 def restore_regions(
-    image: np.ndarray, mask: np.ndarray, detection: Detection, cfg: PipelineConfig
+    image: np.ndarray,
+    mask: np.ndarray,
+    detection: Detection,
+    cfg: PipelineConfig,
+    learned: Restorer | None = None,
 ) -> np.ndarray:
     """Every pixel of ``mask`` in ``image`` (H, W, 3) uint8 restored; the others unchanged.
 
-    Works region by region inside each region's bounding box (with room for Telea's
-    neighbourhood), so that a small mark on a large photo costs little.
+    Works cluster by cluster of nearby regions, inside each cluster's bounding box (with room
+    for Telea's neighbourhood and the learned restorer's view), so that a small mark on a large
+    photo costs little and the glyphs of a word share one window.
     """
     output = image.copy()
-    labels, _ = ndimage.label(mask, structure=CONNECTIVITY)
-    margin = 4 * cfg.inpaint_radius + 8
-    height, width = mask.shape
-    for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        if box is None:
+    labels, _ = clusters(mask, 4 * cfg.inpaint_radius + 8)
+    for index, window in enumerate(ndimage.find_objects(labels), start=1):
+        if window is None:
             continue
-        ys, xs = box
-        y0, y1 = max(0, ys.start - margin), min(height, ys.stop + margin)
-        x0, x1 = max(0, xs.start - margin), min(width, xs.stop + margin)
-        window = (slice(y0, y1), slice(x0, x1))
-        region = labels[window] == index
-        # Inpaint from the unmarked pixels only: other regions in the window are masked too.
+        region = (labels[window] == index) & mask[window]
+        # Inpaint from the unmarked pixels only: every marked pixel of the window is masked.
         fill = telea(image[window], mask[window], cfg.inpaint_radius)
-        fill_f = fill.astype(np.float32) / 255
-        inverted = invert_blend(
-            image[window].astype(np.float32) / 255,
-            detection.alpha[window],
-            detection.colour[window],
-        )
-        restored = np.where(
-            (detection.alpha[window] < cfg.invert_max_alpha)[..., None], inverted, fill_f
-        )
-        # Inversion with a wrong alpha or colour leaves a ghost or a hole of the mark's shape:
-        # at low frequency it then stands out from the fill the surroundings predict.
-        error = np.abs(_low_pass(restored) - _low_pass(fill_f)).max(axis=-1)
-        if float(error[region].mean()) > cfg.plausible_error:
-            restored = fill_f
+        if learned is not None:
+            restored = learned(image[window], fill, mask[window])
+        else:
+            restored = _classical(
+                image[window], fill, detection.alpha[window], detection.colour[window], region,
+                cfg,
+            )  # fmt: skip
         pixels = np.clip(restored * 255 + 0.5, 0, 255).astype(np.uint8)
         output[window][region] = pixels[region]
     return output
@@ -145,13 +177,14 @@ def remove_watermark(
     detection: Detection,
     cfg: PipelineConfig,
     given_mask: np.ndarray | None = None,
+    learned: Restorer | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(cleaned (H, W, 3) uint8, final mask (H, W) bool) of ``image`` (H, W, 3) uint8.
 
     ``given_mask`` (H, W) bool, a person's or an evaluation's, replaces the decided regions:
-    restoration then runs on exactly those pixels.
+    restoration then runs on exactly those pixels, by ``learned`` when given.
     """
     mask = decide_regions(detection.probability, cfg) if given_mask is None else given_mask
     if not mask.any():
         return image, mask
-    return restore_regions(image, mask, detection, cfg), mask
+    return restore_regions(image, mask, detection, cfg, learned), mask

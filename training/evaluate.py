@@ -181,12 +181,14 @@ def evaluate(
     assets: MarkAssets,
     params: dict[str, Any],
     serving: dict[str, Any],
+    restorer: WatermarkRemover | None = None,
 ) -> tuple[dict[str, Any], list[WatermarkedExample], list[np.ndarray], list[np.ndarray]]:
-    """All three sets from the evaluate section of params.yaml; also returns the 256x256
-    examples with the model's outputs and masks (for the pictures)."""
+    """All three sets from the evaluate section of params.yaml, served with the learned
+    ``restorer`` when given; also returns the 256x256 examples with the model's outputs and
+    masks (for the pictures)."""
     cost = model_cost(model)
     # The service's engine: it takes the model over (channels-last, eval mode).
-    engine = Engine.from_settings(model, torch.device("cpu"), serving)
+    engine = Engine.from_settings(model, torch.device("cpu"), serving, restorer)
     examples = validation_examples(
         val_photos, assets, params["count"], params["crop_size"], params["seed"]
     )
@@ -218,6 +220,10 @@ def scoring_arguments(description: str) -> argparse.ArgumentParser:
     parser.add_argument(
         "--serving-config", type=Path, required=True, help="handler/model-config.yaml"
     )
+    parser.add_argument(
+        "--restorer", type=Path, default=None,
+        help="training/restorer.py's weights (model/restorer.pt); default: the classical floor",
+    )  # fmt: skip
     return parser
 
 
@@ -233,6 +239,7 @@ def main() -> None:
         load_marks(args.photos / "marks.json", "val"),
         params,
         serving_settings(args.serving_config),
+        None if args.restorer is None else load_model(args.restorer),
     )
     (args.out / "examples").mkdir(parents=True, exist_ok=True)
     (args.out / "eval.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -136,11 +136,14 @@ def search(
     serving: dict[str, Any],
     grid: dict[str, Sequence[Any]],
     max_clean_flagged: float,
+    restorer: WatermarkRemover | None = None,
 ) -> dict[str, Any]:
-    """Every candidate scored, and the chosen one (None when none passes)."""
+    """Every candidate scored (restored by ``restorer`` when given), and the chosen one (None
+    when none passes)."""
     rows = []
     for overrides in candidates(grid, serving):
-        engine = Engine.from_settings(model, torch.device("cpu"), {**serving, **overrides})
+        settings = {**serving, **overrides}
+        engine = Engine.from_settings(model, torch.device("cpu"), settings, restorer)
         row = {"gate": overrides, **score(engine, sets)}
         rows.append(row)
         print(table([row], max_clean_flagged, header=len(rows) == 1), end="", flush=True)
@@ -194,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         serving_settings(args.serving_config),
         params["grid"],
         params["max_clean_flagged"],
+        None if args.restorer is None else load_model(args.restorer),
     )
     result["checkpoint"] = str(args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,9 @@ from torch.nn import functional as F
 class ModelConfig:
     widths: tuple[int, ...] = (32, 48, 64, 96)  # channels per level, the first at H/2 x W/2
     max_alpha: float = 0.9  # inverting a more opaque blend only amplifies noise
+    # 3: the detector sees the photo. training/restorer.py's network also sees the inpainted
+    # fill and the mask (7), and its first output is its trust in the inversion, not a mask.
+    in_channels: int = 3
 
     def __post_init__(self) -> None:
         # yaml and checkpoints give lists; the config stays hashable and comparable.
@@ -91,7 +94,8 @@ class WatermarkRemover(nn.Module):
         super().__init__()
         self.cfg = cfg
         widths = cfg.widths
-        self.stem = nn.Sequential(nn.PixelUnshuffle(2), _conv_block(12, widths[0]))
+        channels = cfg.in_channels
+        self.stem = nn.Sequential(nn.PixelUnshuffle(2), _conv_block(4 * channels, widths[0]))
         self.down = nn.ModuleList(
             _conv_block(widths[i], widths[i + 1]) for i in range(len(widths) - 1)
         )
@@ -108,10 +112,11 @@ class WatermarkRemover(nn.Module):
         # Per 2x2 block: 1 mask logit, 1 alpha logit, 3 colour logits, shuffled back to full
         # size; the full-resolution input refines them in the last, cheap layer.
         self.head = nn.Sequential(nn.Conv2d(widths[0], 5 * 4, 1), nn.PixelShuffle(2))
-        self.refine = nn.Conv2d(5 + 3, 5, 3, padding=1)
+        self.refine = nn.Conv2d(5 + channels, 5, 3, padding=1)
 
     def forward(self, image: torch.Tensor) -> Prediction:
-        """image: (B, 3, H, W) float in [0, 1], H and W multiples of cfg.size_multiple."""
+        """image: (B, in_channels, H, W) float in [0, 1], H and W multiples of
+        cfg.size_multiple; the first three channels are the photo."""
         skips = [self.stem(image)]  # (B, C0, H / 2, W / 2)
         for block in self.down:
             skips.append(block(F.max_pool2d(skips[-1], 2)))
@@ -126,7 +131,7 @@ class WatermarkRemover(nn.Module):
         mask_logits = head[:, :1]
         alpha = torch.sigmoid(head[:, 1:2]) * self.cfg.max_alpha
         colour = torch.sigmoid(head[:, 2:])
-        restored = invert_blend(image, alpha, colour)
+        restored = invert_blend(image[:, :3], alpha, colour)
         # Coarsest first from the loop; the loss does not care about the order.
         return Prediction(mask_logits, alpha, colour, restored, tuple(coarse))
 
@@ -141,7 +146,7 @@ def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
 
 
 def predict(model: WatermarkRemover, image: torch.Tensor) -> Prediction:
-    """Run the model on (B, 3, H, W) images of any size; full-size outputs cropped to H x W."""
+    """Run the model on (B, C, H, W) inputs of any size; full-size outputs cropped to H x W."""
     h, w = image.shape[-2:]
     pred: Prediction = model(pad_to_multiple(image, model.cfg.size_multiple))
     return pred.cropped(h, w)

@@ -9,10 +9,11 @@ import torch
 from scipy import ndimage
 
 from handler.engine import Engine, EngineConfig
-from handler.pipeline import PipelineConfig, decide_regions
+from handler.pipeline import PipelineConfig, decide_regions, telea
 from handler.regions import RegionConfig, tile_origins
 from tests.images import photo
 from training.model import ModelConfig, WatermarkRemover
+from training.restorer import restorer_model
 
 CPU = torch.device("cpu")
 MAGENTA = (1.0, 0.0, 1.0)
@@ -182,3 +183,32 @@ def test_regions_of_the_reduced_copy_need_the_surer_coarse_mean():
     assert engine.coarse_gate.seed_threshold == engine.pipeline.seed_threshold
     assert decide_regions(probability, engine.pipeline)[8:20, 8:20].all()
     assert not decide_regions(probability, engine.coarse_gate).any()
+
+
+def test_the_learned_restorer_in_tiles_matches_it_whole():
+    torch.manual_seed(1)
+    restorer = restorer_model((4, 8), 0.95)
+    image = photo(128, 96, "skimage-coffee")
+    mask = np.zeros((128, 96), dtype=bool)
+    mask[30:100, 20:70] = True
+    fill = telea(image, mask, 3)
+    whole = Engine(tiny_model(), CPU, EngineConfig(precision="float32"), restorer=restorer)
+    # Tiles of 32 seen with 32 pixels of context: more than the two-level network's view.
+    small = EngineConfig(precision="float32", max_forward_pixels=96**2, restore_margin=32)
+    tiled = Engine(tiny_model(), CPU, small, restorer=restorer)
+    expected = whole.learned(image, fill, mask)
+    assert expected.shape == (128, 96, 3) and not np.allclose(expected[mask], fill[mask] / 255)
+    np.testing.assert_allclose(tiled.learned(image, fill, mask), expected, atol=1e-5)
+
+
+def test_an_engine_with_a_restorer_uses_it_on_a_given_mask():
+    torch.manual_seed(1)
+    image = photo(64, 80, "skimage-gravel")
+    given = np.zeros((64, 80), dtype=bool)
+    given[20:30, 30:50] = True
+    cfg = EngineConfig(precision="float32")
+    plain = Engine(tiny_model(mask_bias=-1e4), CPU, cfg)
+    learned = Engine(tiny_model(mask_bias=-1e4), CPU, cfg, restorer=restorer_model((4, 8), 0.95))
+    [floor], [restored] = plain.clean([image], [given]), learned.clean([image], [given])
+    assert np.array_equal(restored.output[~given], image[~given])
+    assert not np.array_equal(restored.output[given], floor.output[given])

@@ -11,6 +11,7 @@ import pytest
 from handler.pipeline import (
     Detection,
     PipelineConfig,
+    clusters,
     decide_regions,
     invert_blend,
     remove_watermark,
@@ -212,3 +213,39 @@ def test_invert_max_alpha_zero_turns_inversion_off(gravel):
     off = replace(CFG, invert_max_alpha=0.0)
     out = restore_regions(marked, mask, detection(alpha, WHITE), off)
     assert np.array_equal(out, telea(marked, mask, CFG.inpaint_radius))
+
+
+# --- the learned restorer --------------------------------------------------------------------
+
+
+def test_a_learned_restorer_replaces_the_floor_inside_the_mask_only():
+    clean = photo(64, 160, "skimage-gravel")
+    alpha = frame_alpha(64, 160, 0.5, (20, 20, 44, 60)) + frame_alpha(
+        64, 160, 0.5, (20, 100, 44, 140)
+    )
+    marked = blend(clean, alpha, WHITE)
+    mask = alpha > 0
+    seen = []
+
+    def learned(window: np.ndarray, fill: np.ndarray, window_mask: np.ndarray) -> np.ndarray:
+        seen.append((window.shape, window_mask.sum()))
+        # Telea's fill of the window's whole mask comes in beside the photo.
+        assert np.array_equal(fill, telea(window, window_mask, CFG.inpaint_radius))
+        return np.full(window.shape, 0.5, dtype=np.float32)
+
+    out = restore_regions(marked, mask, detection(alpha, WHITE), CFG, learned)
+    assert np.all(out[mask] == 128)
+    assert np.array_equal(out[~mask], marked[~mask])
+    # Two marks 40 pixels apart: one window, margin 4 x radius + 8 = 20 around each.
+    assert len(seen) == 1 and seen[0][1] == mask.sum()
+
+
+def test_clusters_join_regions_closer_than_twice_the_margin():
+    mask = np.zeros((20, 80), dtype=bool)
+    mask[5:10, 5:10] = mask[5:10, 25:30] = mask[5:10, 60:65] = True
+    labels, count = clusters(mask, 8)
+    assert count == 2
+    assert labels[7, 7] == labels[7, 27] != labels[7, 62]
+    # A cluster's box holds the margin around its regions (clipped at the image's edge).
+    rows, cols = np.nonzero(labels == labels[7, 62])
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (0, 17, 52, 72)
