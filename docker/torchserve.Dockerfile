@@ -44,7 +44,7 @@ FROM venv AS archive
 WORKDIR /src
 COPY config.properties ./
 COPY handler/ handler/
-COPY training/__init__.py training/checkpoint.py training/model.py training/
+COPY training/__init__.py training/checkpoint.py training/model.py training/restorer.py training/
 COPY model/clearmark.pt model/
 COPY docker/torchserve_config.py docker/
 RUN /opt/venv/bin/python -m handler.archive --checkpoint model/clearmark.pt --out /opt/model_store \

@@ -16,10 +16,11 @@ from PIL import Image
 from ts.context import Context, RequestProcessor
 
 from handler.archive import PACKAGED_MODULES
-from handler.clearmark_handler import CHECKPOINT_FILE, ClearmarkHandler
+from handler.clearmark_handler import CHECKPOINT_FILE, RESTORER_FILE, ClearmarkHandler
 from handler.engine import forward_groups
 from tests.images import decode, encode, photo
 from training.model import ModelConfig, WatermarkRemover
+from training.restorer import restorer_model
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -265,3 +266,17 @@ def test_handler_module_defines_exactly_one_class():
         if isinstance(value, type) and value.__module__ == module.__name__
     ]
     assert classes == ["ClearmarkHandler"]
+
+
+def test_the_handler_restores_with_the_archived_restorer_when_there_is_one(tmp_path):
+    model_dir = write_checkpoint(tmp_path / "model")
+    assert initialised(model_dir).engine.restorer is None  # the classical floor
+    restorer = restorer_model((4, 8), 0.95)
+    torch.save({"model": restorer.state_dict(), "model_args": asdict(restorer.cfg)},
+               model_dir / RESTORER_FILE)  # fmt: skip
+    loaded = initialised(model_dir).engine.restorer
+    assert loaded is not None and loaded.cfg == restorer.cfg
+    for mine, theirs in zip(
+        loaded.state_dict().values(), restorer.state_dict().values(), strict=True
+    ):
+        assert torch.equal(mine, theirs)
