@@ -22,7 +22,8 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -110,18 +111,43 @@ class TrainConfig:
     ) -> str:
         """What a checkpoint must match to be resumed: every setting but the step budget, the
         photos, fonts and logos, and the code that makes the batches and the losses."""
-        digest = hashlib.sha256()
         settings = {**asdict(self), "steps": None, "model": asdict(model_cfg)}
-        digest.update(json.dumps(settings, sort_keys=True).encode())
-        digest.update(repr(assets).encode())
-        for photo in photos:
-            digest.update(photo.tobytes())
-        for module in TRAINING_CODE:
-            digest.update(Path(module.__file__ or "").read_bytes())
-        return digest.hexdigest()[:16]
+        return run_fingerprint(settings, photos, assets, TRAINING_CODE)
 
 
-def learning_rate(cfg: TrainConfig, step: int) -> float:
+def run_fingerprint(
+    settings: dict[str, Any],
+    photos: list[np.ndarray],
+    assets: list[MarkAssets],
+    modules: tuple[ModuleType, ...],
+) -> str:
+    """A short hash of a run's ``settings``, photos, fonts and logos, and the source of the
+    ``modules`` that make its batches and losses: a checkpoint is resumed only by its own run."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(repr(assets).encode())
+    for photo in photos:
+        digest.update(photo.tobytes())
+    for module in modules:
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class Schedule(Protocol):
+    """What the learning-rate schedule reads of a run's settings (this stage's, the
+    restorer's)."""
+
+    @property
+    def lr(self) -> float: ...
+    @property
+    def min_lr(self) -> float: ...
+    @property
+    def warmup_steps(self) -> int: ...
+    @property
+    def steps(self) -> int: ...
+
+
+def learning_rate(cfg: Schedule, step: int) -> float:
     """Linear warm-up, then cosine decay from lr to min_lr."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps

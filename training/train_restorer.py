@@ -13,7 +13,6 @@ weights whenever validation improves.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -48,7 +47,7 @@ from training.losses import area_mean
 from training.metrics import PSNR_CAP_DB, psnr
 from training.restorer import restore, restorer_model
 from training.synth import MarkAssets, WatermarkedExample
-from training.train import save_checkpoint
+from training.train import learning_rate, run_fingerprint, save_checkpoint
 
 TRAINING_CODE = (training.restorer, training.synth, sys.modules[__name__])
 # 8-connectivity, as the pipeline's regions (handler/pipeline.py).
@@ -83,13 +82,7 @@ class RestorerConfig:
     def fingerprint(self, photos: list[np.ndarray], assets: list[MarkAssets]) -> str:
         """What a checkpoint must match to be resumed: every setting but the step budget, the
         photos and marks, and the code that makes the batches."""
-        digest = hashlib.sha256(json.dumps({**asdict(self), "steps": None}).encode())
-        digest.update(repr(assets).encode())
-        for photo in photos:
-            digest.update(photo.tobytes())
-        for module in TRAINING_CODE:
-            digest.update(Path(module.__file__ or "").read_bytes())
-        return digest.hexdigest()[:16]
+        return run_fingerprint({**asdict(self), "steps": None}, photos, assets, TRAINING_CODE)
 
 
 def widened(mask: np.ndarray, rng: np.random.Generator, grow: Sequence[float]) -> np.ndarray:
@@ -113,14 +106,6 @@ def restorer_batch(
         [telea_inpaint(e.watermarked, m) for e, m in zip(examples, masks, strict=True)]
     )
     return batch
-
-
-def learning_rate(cfg: RestorerConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay from lr to min_lr."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
 class Batches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):

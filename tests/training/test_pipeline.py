@@ -17,12 +17,11 @@ from training.checkpoint import load_model
 from training.evaluate import METHODS, evaluate, example_grid
 from training.examples import augment_photo, load_marks, validation_examples
 from training.export import export
-from training.fonts import matplotlib_fonts
 from training.metrics import psnr
 from training.model import ModelConfig
 from training.photos import folder_photos, is_validation, photo_source, split_group
 from training.prepare import prepare
-from training.synth import STYLES, MarkAssets
+from training.synth import STYLES
 from training.train import TrainConfig, TrainingBatches, learning_rate, load_params, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,16 +32,6 @@ def tiny_config(**changes) -> tuple[TrainConfig, ModelConfig]:
     cfg = replace(cfg, steps=2, batch_size=2, crop_size=32, eval_every=1, checkpoint_every=1,
                   val_count=2, val_crop_size=32, warmup_steps=1, **changes)  # fmt: skip
     return cfg, ModelConfig(widths=(4, 8, 8))
-
-
-@pytest.fixture(scope="module")
-def photos():
-    return [photo(80, 120, "skimage-coffee"), photo(90, 90, "skimage-chelsea")]
-
-
-@pytest.fixture(scope="module")
-def assets():
-    return MarkAssets(tuple(matplotlib_fonts()))
 
 
 def test_dvc_stages_declare_what_they_run():

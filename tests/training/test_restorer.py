@@ -6,15 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from tests.images import photo
 from training.baselines import telea_inpaint
 from training.checkpoint import load_model
-from training.fonts import matplotlib_fonts
 from training.restorer import IN_CHANNELS, restore, restorer_model
-from training.synth import MarkAssets, add_watermark
+from training.synth import add_watermark
 from training.train_restorer import load_config, restorer_batch, train, widened
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,16 +22,6 @@ def tiny_config(**changes):
     cfg = load_config(REPO / "params.yaml")
     return replace(cfg, widths=(4, 8), steps=2, batch_size=2, crop_size=32, eval_every=1,
                    val_count=2, val_crop_size=32, warmup_steps=1, **changes)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def photos():
-    return [photo(80, 120, "skimage-coffee"), photo(90, 90, "skimage-chelsea")]
-
-
-@pytest.fixture(scope="module")
-def assets():
-    return MarkAssets(tuple(matplotlib_fonts()))
 
 
 def test_a_fresh_restorer_is_telea_inside_the_mask_and_the_photo_outside():
