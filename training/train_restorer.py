@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import yaml
 from scipy import ndimage
+from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
@@ -45,6 +46,7 @@ from training.examples import (
 )
 from training.losses import area_mean
 from training.metrics import PSNR_CAP_DB, psnr
+from training.model import Prediction
 from training.restorer import restore, restorer_model
 from training.synth import MarkAssets, WatermarkedExample
 from training.train import learning_rate, run_fingerprint, save_checkpoint
@@ -128,23 +130,27 @@ class Batches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
         return restorer_batch(examples, [widened(e.mask, rng, cfg.grow) for e in examples])
 
 
-# The mean squared error (0-1 scale) at which the PSNR loss stops pressing: 70 dB. Telea
-# often refills a flat background above 50 dB, and a floor there let the network spoil it.
-MSE_FLOOR = 1e-7
+def restorer_losses(pred: Prediction, batch: dict[str, torch.Tensor], w: dict[str, float]
+                    ) -> dict[str, torch.Tensor]:  # fmt: skip
+    """Weighted terms and their sum, each over the given mask's pixels (the only ones that
+    change):
 
-
-def restorer_losses(
-    output: torch.Tensor, alpha: torch.Tensor, batch: dict[str, torch.Tensor], w: dict[str, float]
-) -> dict[str, torch.Tensor]:
-    """The restored photo's log mean squared error per crop, averaged (-PSNR / 10: what the
-    evaluation scores; an L1 loss let rare large errors of the inversion through, which cost
-    PSNR while L1 improved), and L1 of alpha over the pixels the mark touched inside the given
-    mask; weighted, with their sum."""
-    touched = batch["given"] * (batch["alpha"] > 0).float()
-    mse = (output - batch["clean"]).square().mean(dim=(1, 2, 3))
+    - trust: binary cross-entropy of the trust against where the (detached) inversion is
+      nearer the clean photo than Telea's fill, so that the network says where to invert;
+    - inversion: L1 of the inverted blend where the mark touched the pixel, which fits alpha and
+      colour together as inversion needs them;
+    - alpha: L1 of alpha there, a direct signal from the start.
+    """
+    given, clean = batch["given"], batch["clean"]
+    touched = given * (batch["alpha"] > 0).float()
+    inverted = pred.restored.float()
+    error = (inverted.detach() - clean).abs().sum(1, keepdim=True)
+    better = (error < (batch["fill"] - clean).abs().sum(1, keepdim=True)).float()
+    bce = F.binary_cross_entropy_with_logits(pred.mask_logits.float(), better, reduction="none")
     terms = {
-        "psnr": w["psnr"] * torch.log10(mse + MSE_FLOOR).mean(),
-        "alpha": w["alpha"] * area_mean((alpha - batch["alpha"]).abs(), touched),
+        "trust": w["trust"] * area_mean(bce, given),
+        "inversion": w["inversion"] * area_mean((inverted - clean).abs(), touched),
+        "alpha": w["alpha"] * area_mean((pred.alpha.float() - batch["alpha"]).abs(), touched),
     }
     terms["total"] = torch.stack(list(terms.values())).sum()
     return terms
@@ -225,8 +231,8 @@ def train(
     for step, batch in zip(progress, batches, strict=True):
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        output, alpha = restore(model, batch["watermarked"], batch["fill"], batch["given"])
-        losses = restorer_losses(output, alpha, batch, cfg.loss_weights)
+        _, pred = restore(model, batch["watermarked"], batch["fill"], batch["given"])
+        losses = restorer_losses(pred, batch, cfg.loss_weights)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -33,16 +33,19 @@ def test_a_fresh_restorer_is_telea_inside_the_mask_and_the_photo_outside():
     mask = torch.zeros(1, 1, 36, 44)
     mask[..., 10:20, 5:30] = 1
     with torch.no_grad():
-        out, alpha = restore(model, image, fill, mask)
-    assert out.shape == image.shape and alpha.shape == mask.shape
+        out, pred = restore(model, image, fill, mask)
+        trusting = restorer_model((4, 8), 0.95).eval()
+        trusting.head[0].bias[:4] = 8.0  # trusts its inversion everywhere
+        inverted, trusted = restore(trusting, image, fill, mask)
+    assert out.shape == image.shape and pred.alpha.shape == mask.shape
     inside = mask.bool().expand_as(out)
     assert torch.equal(out[~inside], image[~inside])
-    # Trust starts near sigmoid(-4) = 0.018 (the refine layer's random start moves the logit a
-    # little): a small share of a [0, 1] inversion; an untrained trust of 0.5 would differ by
-    # about 0.17 on average.
-    away = (out[inside] - fill[inside]).abs()
-    assert away.mean() < 0.02 and away.max() < 0.1
+    # Trust starts near sigmoid(-4) = 0.018, below the threshold everywhere: Telea exactly.
+    assert torch.equal(out[inside], fill[inside])
     assert model.cfg.in_channels == IN_CHANNELS
+    # Trusted, the pixels are the inverted blend, never a mix with the fill.
+    assert torch.equal(inverted[inside], trusted.restored[inside])
+    assert torch.equal(inverted[~inside], image[~inside])
 
 
 def test_widened_grows_by_the_drawn_number_of_pixels():
