@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,4 +135,24 @@ def load_marks(path: Path, split: str) -> MarkAssets:
     marks = json.loads(path.read_text())[split]
     return MarkAssets(
         fonts=tuple(Path(f) for f in marks["fonts"]), logos=tuple(Path(f) for f in marks["logos"])
+    )
+
+
+@dataclass(frozen=True)
+class TrainingInputs:
+    """What a training loop reads from the prepare stage's output."""
+
+    train_photos: list[np.ndarray]
+    val_photos: list[np.ndarray]
+    train_assets: MarkAssets
+    val_assets: MarkAssets
+
+
+def load_training_inputs(photos: Path) -> TrainingInputs:
+    """Both splits' photos and marks from the prepare stage's output folder."""
+    return TrainingInputs(
+        load_photo_folder(photos / "train"),
+        load_photo_folder(photos / "val"),
+        load_marks(photos / "marks.json", "train"),
+        load_marks(photos / "marks.json", "val"),
     )

@@ -51,8 +51,7 @@ from training.distributed import (
 from training.evaluate import serving_settings
 from training.examples import (
     collate,
-    load_marks,
-    load_photo_folder,
+    load_training_inputs,
     to_uint8,
     training_examples,
     validation_examples,
@@ -234,6 +233,12 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def serving_payload(model: WatermarkRemover, step: int) -> dict[str, Any]:
+    """What a best checkpoint holds (and serving loads): the weights, the architecture that
+    rebuilds them (training/checkpoint.py) and the step."""
+    return {"model": model.state_dict(), "model_args": asdict(model.cfg), "step": step}
+
+
 def train(
     cfg: TrainConfig,
     model_cfg: ModelConfig,
@@ -345,14 +350,7 @@ def train(
             val = scores["psnr"]
             if val > best["val_psnr"]:
                 best = {"val_psnr": val, "val_mask_f1": scores["mask_f1"], "step": done}
-                save_checkpoint(
-                    best_path,
-                    {
-                        "model": ema.module.state_dict(),
-                        "model_args": asdict(model_cfg),
-                        "step": done,
-                    },
-                )
+                save_checkpoint(best_path, serving_payload(ema.module, done))
             if live is not None:
                 live.step = done
                 for name, value in running.items():
@@ -472,14 +470,15 @@ def main() -> None:
     process = from_environment()
     torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // process.local_world_size))
     cfg, model_cfg = load_params(args.params)
+    inputs = load_training_inputs(args.photos)
     with process_group(process):
         summary = train(
             cfg,
             model_cfg,
-            load_photo_folder(args.photos / "train"),
-            load_photo_folder(args.photos / "val"),
-            load_marks(args.photos / "marks.json", "train"),
-            load_marks(args.photos / "marks.json", "val"),
+            inputs.train_photos,
+            inputs.val_photos,
+            inputs.train_assets,
+            inputs.val_assets,
             args.runs,
             args.log_dir,
             args.init,

@@ -21,7 +21,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,8 +36,7 @@ from training.baselines import telea_inpaint
 from training.distributed import batch_seed
 from training.examples import (
     collate,
-    load_marks,
-    load_photo_folder,
+    load_training_inputs,
     to_tensor,
     to_uint8,
     training_examples,
@@ -49,7 +47,7 @@ from training.metrics import PSNR_CAP_DB, psnr
 from training.model import Prediction
 from training.restorer import restore, restorer_model
 from training.synth import MarkAssets, WatermarkedExample
-from training.train import learning_rate, run_fingerprint, save_checkpoint
+from training.train import learning_rate, run_fingerprint, save_checkpoint, serving_payload
 
 TRAINING_CODE = (training.restorer, training.synth, sys.modules[__name__])
 # 8-connectivity, as the pipeline's regions (handler/pipeline.py).
@@ -178,14 +176,6 @@ def validation_set(
     return restorer_batch(examples, [e.mask for e in examples]), float(np.mean(telea))
 
 
-def checkpoint_payload(model: torch.nn.Module, cfg: RestorerConfig, step: int) -> dict[str, Any]:
-    return {
-        "model": model.state_dict(),
-        "model_args": asdict(model.cfg),  # type: ignore[arg-type]
-        "step": step,
-    }
-
-
 def train(
     cfg: RestorerConfig,
     train_photos: list[np.ndarray],
@@ -245,7 +235,7 @@ def train(
             val = validation_scores(ema.module, val_batch)
             if val > best["val_psnr"]:
                 best = {"val_psnr": val, "step": done}
-                save_checkpoint(out, checkpoint_payload(ema.module, cfg, done))
+                save_checkpoint(out, serving_payload(ema.module, done))  # type: ignore[arg-type]
             progress.write(
                 f"step {done}: loss {running:.4f}, val PSNR {val:.2f} dB (Telea {telea_psnr:.2f}, "
                 f"best {best['val_psnr']:.2f} at {best['step']}), "
@@ -280,12 +270,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    inputs = load_training_inputs(args.photos)
     summary = train(
         load_config(args.params),
-        load_photo_folder(args.photos / "train"),
-        load_photo_folder(args.photos / "val"),
-        load_marks(args.photos / "marks.json", "train"),
-        load_marks(args.photos / "marks.json", "val"),
+        inputs.train_photos,
+        inputs.val_photos,
+        inputs.train_assets,
+        inputs.val_assets,
         args.runs,
         args.out,
         args.workers,
