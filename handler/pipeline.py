@@ -10,7 +10,7 @@ Everything after that is here, in three stages that evaluation measures one by o
    take in the faint anti-aliased edge of the mark. A region the network is unsure of is left
    as it came in: a remover that damages a photo is worse than none.
 2. *restore* (``restore_regions``): with a learned restorer (training/restorer.py: it sees the
-   photo, the mask and Telea's fill, and mixes the fill with its own inverted blend), that;
+   photo, the mask and Telea's fill, and corrects the fill), that;
    without one, the classical floor: inside the mask, invert the blend where the mark is
    semi-transparent (it keeps the real detail under the mark); where it is nearly opaque
    (alpha not below ``invert_max_alpha``) or the inversion is implausible (far from the inpainted

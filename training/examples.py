@@ -55,17 +55,22 @@ def training_examples(
     clean_fraction: float,
     negatives: np.ndarray | None = None,
     negative_fraction: float = 0.0,
+    photo_weights: np.ndarray | None = None,
 ) -> list[WatermarkedExample]:
     """Random augmented crops, each with marks sized as if on an image whose short side is drawn
     log-uniformly from ``mark_reference_sizes``: a crop is a window of a photo of any size, so
     marks come at every scale they take at full resolution (thin small text on a 12-megapixel
     photo, a centred logo larger than the crop). A ``clean_fraction`` of them carry no mark, so
     the model learns to leave clean photos alone; of those, ``negative_fraction`` are hard
-    negatives (training/negatives.py: (K, S, S, 3) crops a model fired on), turned at random."""
+    negatives (training/negatives.py: (K, S, S, 3) crops a model fired on), turned at random.
+    Photos are drawn uniformly, or with ``photo_weights`` (sampling_weights) when given."""
     low, high = mark_reference_sizes
     examples = []
     for _ in range(count):
-        photo = photos[int(rng.integers(len(photos)))]
+        if photo_weights is None:
+            photo = photos[int(rng.integers(len(photos)))]
+        else:
+            photo = photos[int(rng.choice(len(photos), p=photo_weights))]
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
         crop = augment_photo(crop, rng)
         if rng.random() < clean_fraction:
@@ -120,12 +125,41 @@ def collate(examples: Sequence[WatermarkedExample]) -> dict[str, torch.Tensor]:
     }
 
 
-def load_photo_folder(folder: Path) -> list[np.ndarray]:
-    """The PNGs the prepare stage wrote, in name order: (H, W, 3) uint8 each."""
+def _photo_files(folder: Path) -> list[Path]:
     files = sorted(folder.glob("*.png"))
     if not files:
         raise FileNotFoundError(f"no photos in {folder}: run the prepare stage first")
-    return [np.asarray(Image.open(f).convert("RGB")) for f in files]
+    return files
+
+
+def load_photo_folder(folder: Path) -> list[np.ndarray]:
+    """The PNGs the prepare stage wrote, in name order: (H, W, 3) uint8 each."""
+    return [np.asarray(Image.open(f).convert("RGB")) for f in _photo_files(folder)]
+
+
+def photo_sources(folder: Path) -> tuple[str, ...]:
+    """Where each of load_photo_folder's photos came from, in the same order: the prepare
+    stage's name prefix ("leaves", "texture", "wallpaper", "skimage", ...)."""
+    return tuple(f.name.split("-", 1)[0] for f in _photo_files(folder))
+
+
+def sampling_weights(sources: Sequence[str], shares: dict[str, float]) -> np.ndarray:
+    """Per-photo probabilities that give each source its share of the draws, split evenly
+    among its photos; "other" is every source ``shares`` does not name. Shares of sources with
+    no photo are dropped and the rest renormalised.
+
+    Why: the training folder is 97% procedural leaves and textures, on which Telea fills badly;
+    a restorer drawn uniformly from it learnt corrections that help there and hurt on the
+    smoother real photos it is validated and used on."""
+    named = [s if s in shares else "other" for s in sources]
+    if "other" in named and "other" not in shares:
+        missing = sorted({s for s in sources if s not in shares})
+        raise ValueError(f"no share for the photo sources {missing} (name them or 'other')")
+    counts = {s: named.count(s) for s in set(named)}
+    weights = np.array([shares[s] / counts[s] for s in named], dtype=np.float64)
+    if weights.sum() <= 0:
+        raise ValueError(f"the shares {shares} give no photo a chance")
+    return weights / weights.sum()
 
 
 def load_marks(path: Path, split: str) -> MarkAssets:
@@ -146,6 +180,7 @@ class TrainingInputs:
     val_photos: list[np.ndarray]
     train_assets: MarkAssets
     val_assets: MarkAssets
+    train_sources: tuple[str, ...]  # photo_sources of train_photos
 
 
 def load_training_inputs(photos: Path) -> TrainingInputs:
@@ -155,4 +190,5 @@ def load_training_inputs(photos: Path) -> TrainingInputs:
         load_photo_folder(photos / "val"),
         load_marks(photos / "marks.json", "train"),
         load_marks(photos / "marks.json", "val"),
+        photo_sources(photos / "train"),
     )

@@ -185,17 +185,19 @@ def test_regions_of_the_reduced_copy_need_the_surer_coarse_mean():
     assert not decide_regions(probability, engine.coarse_gate).any()
 
 
-def trusting_restorer() -> WatermarkRemover:
-    """A random restorer that trusts its inversion everywhere (it never falls back to Telea)."""
+def correcting_restorer() -> WatermarkRemover:
+    """A random restorer whose correction of the fill is not zero (a fresh one's is), and
+    depends on the whole network's view, so that tiling it could show."""
     torch.manual_seed(1)
-    restorer = restorer_model((4, 8), 0.95)
+    restorer = restorer_model((4, 8))
     with torch.no_grad():
-        restorer.head[0].bias[:4] = 8.0
+        restorer.head[0].weight[8:20].normal_(std=0.5)
+        restorer.refine.weight[2:5].normal_(std=0.5)
     return restorer
 
 
 def test_the_learned_restorer_in_tiles_matches_it_whole():
-    restorer = trusting_restorer()
+    restorer = correcting_restorer()
     image = photo(128, 96, "skimage-coffee")
     mask = np.zeros((128, 96), dtype=bool)
     mask[30:100, 20:70] = True
@@ -215,7 +217,7 @@ def test_an_engine_with_a_restorer_uses_it_on_a_given_mask():
     given[20:30, 30:50] = True
     cfg = EngineConfig(precision="float32")
     plain = Engine(tiny_model(mask_bias=-1e4), CPU, cfg)
-    learned = Engine(tiny_model(mask_bias=-1e4), CPU, cfg, restorer=trusting_restorer())
+    learned = Engine(tiny_model(mask_bias=-1e4), CPU, cfg, restorer=correcting_restorer())
     [floor], [restored] = plain.clean([image], [given]), learned.clean([image], [given])
     assert np.array_equal(restored.output[~given], image[~given])
     assert not np.array_equal(restored.output[given], floor.output[given])

@@ -271,7 +271,7 @@ def test_handler_module_defines_exactly_one_class():
 def test_the_handler_restores_with_the_archived_restorer_when_there_is_one(tmp_path):
     model_dir = write_checkpoint(tmp_path / "model")
     assert initialised(model_dir).engine.restorer is None  # the classical floor
-    restorer = restorer_model((4, 8), 0.95)
+    restorer = restorer_model((4, 8))
     torch.save({"model": restorer.state_dict(), "model_args": asdict(restorer.cfg)},
                model_dir / RESTORER_FILE)  # fmt: skip
     loaded = initialised(model_dir).engine.restorer

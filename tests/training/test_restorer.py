@@ -6,14 +6,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from tests.images import photo
 from training.baselines import telea_inpaint
 from training.checkpoint import load_model
-from training.restorer import IN_CHANNELS, restore, restorer_model
+from training.restorer import IN_CHANNELS, correction, restore, restorer_model
 from training.synth import add_watermark
-from training.train_restorer import load_config, restorer_batch, train, widened
+from training.train_restorer import load_config, restorer_batch, restorer_loss, train, widened
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def tiny_config(**changes):
 
 def test_a_fresh_restorer_is_telea_inside_the_mask_and_the_photo_outside():
     torch.manual_seed(0)
-    model = restorer_model((4, 8), 0.95).eval()
+    model = restorer_model((4, 8)).eval()
     rng = np.random.default_rng(0)
     image = torch.from_numpy(rng.random((1, 3, 36, 44), dtype=np.float32))
     fill = torch.from_numpy(rng.random((1, 3, 36, 44), dtype=np.float32))
@@ -34,18 +35,36 @@ def test_a_fresh_restorer_is_telea_inside_the_mask_and_the_photo_outside():
     mask[..., 10:20, 5:30] = 1
     with torch.no_grad():
         out, pred = restore(model, image, fill, mask)
-        trusting = restorer_model((4, 8), 0.95).eval()
-        trusting.head[0].bias[:4] = 8.0  # trusts its inversion everywhere
-        inverted, trusted = restore(trusting, image, fill, mask)
-    assert out.shape == image.shape and pred.alpha.shape == mask.shape
+        nudged = restorer_model((4, 8)).eval()
+        nudged.refine.bias[2:5] = torch.tensor([2.0, 0.0, -2.0])  # colour logits: the correction
+        corrected, _ = restore(nudged, image, fill, mask)
+    assert out.shape == image.shape and model.cfg.in_channels == IN_CHANNELS
     inside = mask.bool().expand_as(out)
     assert torch.equal(out[~inside], image[~inside])
-    # Trust starts near sigmoid(-4) = 0.018, below the threshold everywhere: Telea exactly.
+    # The correction starts at exactly 0: Telea exactly.
+    assert torch.equal(correction(pred), torch.zeros_like(image))
     assert torch.equal(out[inside], fill[inside])
-    assert model.cfg.in_channels == IN_CHANNELS
-    # Trusted, the pixels are the inverted blend, never a mix with the fill.
-    assert torch.equal(inverted[inside], trusted.restored[inside])
-    assert torch.equal(inverted[~inside], image[~inside])
+    # A correction of tanh(logit / 2) per channel is added to the fill there, and clamped.
+    step = torch.tanh(torch.tensor([1.0, 0.0, -1.0]))[None, :, None, None]
+    expected = (fill + step).clamp(0, 1)
+    assert torch.allclose(corrected[inside], expected.expand_as(out)[inside], atol=1e-6)
+    assert torch.equal(corrected[~inside], image[~inside])
+
+
+def test_the_loss_is_the_mean_log_squared_error_inside_each_crops_mask():
+    clean = torch.zeros(2, 3, 4, 4)
+    given = torch.zeros(2, 1, 4, 4)
+    given[0, :, :2] = 1  # 8 pixels
+    given[1, :, 0, 0] = 1  # 1 pixel
+    restored = clean.clone()
+    restored[0, :, :2] = 0.1  # squared error 0.01 inside; outside pixels never count
+    restored[0, :, 3] = 0.9
+    restored[1, 0, 0, 0] = 1.0  # squared error 1 in one of 3 channels: 1/3
+    batch = {"clean": clean, "given": given}
+    loss = restorer_loss(restored, batch, floor=1e-6)
+    assert loss.item() == pytest.approx((np.log10(0.01) + np.log10(1 / 3)) / 2, rel=1e-5)
+    # A crop restored exactly counts as the floor, not as minus infinity.
+    assert restorer_loss(clean, batch, floor=1e-6).item() == pytest.approx(-6.0)
 
 
 def test_widened_grows_by_the_drawn_number_of_pixels():
@@ -73,6 +92,7 @@ def test_train_writes_servable_weights_and_resumes(tmp_path, photos, assets, cap
     summary = train(cfg, photos, photos, assets, assets, tmp_path / "runs", out)
     assert summary["step"] in (1, 2) and np.isfinite(summary["val_psnr"])
     assert summary["val_psnr_telea"] > 0
+    assert set(summary["gain_per_style"]) <= {"text", "logo", "grid", "centre", "corner"}
     model = load_model(out)
     assert model.cfg.in_channels == IN_CHANNELS and model.cfg.widths == (4, 8)
 

@@ -1,0 +1,50 @@
+"""Training draws by photo source (training/examples.py photo_sources, sampling_weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.images import photo
+from training.examples import (
+    load_photo_folder,
+    photo_sources,
+    sampling_weights,
+    training_examples,
+)
+
+
+def test_sources_are_the_prepare_stages_name_prefixes_in_load_order(tmp_path):
+    names = ["texture-gimp-wood", "leaves-00001", "skimage-coffee", "leaves-00000"]
+    for i, name in enumerate(names):
+        Image.fromarray(np.full((4, 4, 3), i, np.uint8)).save(tmp_path / f"{name}.png")
+    photos = load_photo_folder(tmp_path)
+    assert photo_sources(tmp_path) == ("leaves", "leaves", "skimage", "texture")
+    assert [int(p[0, 0, 0]) for p in photos] == [3, 1, 2, 0]  # the same name order
+
+
+def test_each_source_gets_its_share_split_evenly_among_its_photos():
+    sources = ["leaves", "leaves", "leaves", "texture", "skimage", "wallpaper"]
+    weights = sampling_weights(sources, {"leaves": 0.3, "texture": 0.2, "other": 0.5})
+    assert weights.sum() == pytest.approx(1.0)
+    assert weights.tolist() == pytest.approx([0.1, 0.1, 0.1, 0.2, 0.25, 0.25])
+    # A source with no photo drops out and the others are renormalised.
+    assert sampling_weights(["leaves", "skimage"], {"leaves": 1, "texture": 2, "other": 1}
+                            ).tolist() == pytest.approx([0.5, 0.5])  # fmt: skip
+
+
+def test_unnamed_sources_without_an_other_share_are_refused():
+    with pytest.raises(ValueError, match="skimage"):
+        sampling_weights(["leaves", "skimage"], {"leaves": 1.0})
+    with pytest.raises(ValueError, match="no photo a chance"):
+        sampling_weights(["leaves"], {"leaves": 0.0})
+
+
+def test_training_draws_follow_the_weights(assets):
+    photos = [photo(32, 32, "skimage-coffee"), np.zeros((32, 32, 3), np.uint8)]
+    rng = np.random.default_rng(0)
+    examples = training_examples(photos, assets, rng, 40, 32, 1.0, (256, 256), clean_fraction=1.0,
+                                 photo_weights=np.array([0.0, 1.0]))  # fmt: skip
+    # Every draw is the black photo (augmented: gamma and contrast keep it flat).
+    assert all(np.ptp(e.clean) == 0 for e in examples)
