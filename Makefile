@@ -8,9 +8,10 @@ INSTALLED := $(VENV)/.installed
 # The upload page's ALTCHA widget, from package.json and package-lock.json (served, no CDN).
 WIDGET := node_modules/altcha/dist/external/altcha.js
 CHECKPOINT := model/clearmark.pt
+RESTORER := model/restorer.pt
 MAR := model_store/clearmark.mar
 # Everything packed into the archive: it is rebuilt when any of them changes.
-MAR_INPUTS := $(CHECKPOINT) handler/__init__.py handler/clearmark_handler.py handler/imaging.py handler/jobs.py handler/pipeline.py \
+MAR_INPUTS := $(CHECKPOINT) $(RESTORER) handler/__init__.py handler/clearmark_handler.py handler/imaging.py handler/jobs.py handler/pipeline.py \
 	handler/regions.py handler/settings.py handler/engine.py \
 	handler/archive.py handler/model-config.yaml training/__init__.py training/checkpoint.py training/model.py \
 	training/restorer.py
@@ -39,7 +40,7 @@ compose-smoke: $(INSTALLED)
 
 # Model-only and end-to-end speed, batching and worker memory in one run: var/bench/bench.json.
 bench: java $(MAR) $(WIDGET)
-	$(BIN)/python -m bench --checkpoint $(CHECKPOINT) --model-store $(dir $(MAR))
+	$(BIN)/python -m bench --checkpoint $(CHECKPOINT) --restorer $(RESTORER) --model-store $(dir $(MAR))
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -69,7 +70,7 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 $(MAR): $(INSTALLED) $(MAR_INPUTS)
-	$(BIN)/python -m handler.archive --checkpoint $(CHECKPOINT) --out $(dir $(MAR))
+	$(BIN)/python -m handler.archive --checkpoint $(CHECKPOINT) --restorer $(RESTORER) --out $(dir $(MAR))
 
 clean:
 	rm -rf model_store var

@@ -1,6 +1,7 @@
 """``make bench``: measure the handler in process and the stack end to end, in one run.
 
-    python -m bench --checkpoint model/clearmark.pt --model-store model_store [--out var/bench]
+    python -m bench --checkpoint model/clearmark.pt --restorer model/restorer.pt \
+        --model-store model_store [--out var/bench]
 
 Prints one JSON document on stdout (progress goes to stderr) and writes it to <out>/bench.json,
 its markdown rendering to <out>/bench.md and the stacks' logs to <out>/serving-*.log. The stacks
@@ -25,19 +26,24 @@ from serving.torchserve import REPO
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--restorer", type=Path, default=None, help="model/restorer.pt")
     parser.add_argument("--model-store", type=Path, required=True, help="holds clearmark.mar")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "bench")
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    return exit_status(lambda: bench_and_report(args.checkpoint, args.model_store.resolve(), out))
+    return exit_status(
+        lambda: bench_and_report(args.checkpoint, args.model_store.resolve(), out, args.restorer)
+    )
 
 
-def bench_and_report(checkpoint: Path, model_store: Path, out: Path) -> int:
+def bench_and_report(
+    checkpoint: Path, model_store: Path, out: Path, restorer: Path | None = None
+) -> int:
     """Run the benchmark, print and write its JSON and markdown; 1 when a target is missed."""
     # Progress goes to stderr: stdout carries the JSON document only (pipe it to jq).
     with contextlib.redirect_stdout(sys.stderr):
-        document = run_bench(checkpoint, model_store, out)
+        document = run_bench(checkpoint, model_store, out, restorer)
     text = json.dumps(document, indent=2)
     (out / "bench.json").write_text(text + "\n")
     (out / "bench.md").write_text(render(document))

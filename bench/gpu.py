@@ -2,7 +2,8 @@
 and TorchServe, latency and throughput at concurrency 1, 16 and 64, with archives of batchSize 1
 and 8, in one JSON document.
 
-    python -m bench.gpu --checkpoint model/clearmark.pt --json $OUT/gpu.json --work /tmp/gpu [--dry]
+    python -m bench.gpu --checkpoint model/clearmark.pt --restorer model/restorer.pt \
+        --json $OUT/gpu.json --work /tmp/gpu [--dry]
 
 --dry runs every step with one small photo, concurrency 1 and 2 and a few requests: how the
 script is checked on a machine without a GPU. Measurements left when the time budget is spent
@@ -130,7 +131,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_gpu_bench(checkpoint: Path, work: Path, plan: Plan) -> dict[str, Any]:
+def run_gpu_bench(
+    checkpoint: Path, work: Path, plan: Plan, restorer: Path | None = None
+) -> dict[str, Any]:
     start = time.monotonic()
     deadline = start + plan.budget_s
     images = [bench_image(name, w, h, "corner") for name, (w, h) in plan.images]
@@ -138,7 +141,7 @@ def run_gpu_bench(checkpoint: Path, work: Path, plan: Plan) -> dict[str, Any]:
     for batch_size in plan.batch_sizes:
         label = f"batch-{batch_size}"
         print(f"archive batchSize {batch_size} ...", file=sys.stderr, flush=True)
-        store = variant_store(checkpoint, batch_size, work / "stores")
+        store = variant_store(checkpoint, batch_size, work / "stores", restorer)
         archives[f"batch_{batch_size}"] = measure_archive(
             store, images, plan, work, label, deadline
         )
@@ -156,6 +159,7 @@ def run_gpu_bench(checkpoint: Path, work: Path, plan: Plan) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--restorer", type=Path, default=None, help="model/restorer.pt")
     parser.add_argument("--json", type=Path, required=True, help="where the document goes")
     parser.add_argument("--work", type=Path, help="stacks' logs and archives (default: a tmp dir)")
     parser.add_argument("--dry", action="store_true", help="small photos, few requests")
@@ -170,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="clearmark-gpu-") as tmp:
         work = (args.work or Path(tmp)).resolve()
         work.mkdir(parents=True, exist_ok=True)
-        document = run_gpu_bench(args.checkpoint.resolve(), work, plan)
+        restorer = None if args.restorer is None else args.restorer.resolve()
+        document = run_gpu_bench(args.checkpoint.resolve(), work, plan, restorer)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(document, indent=2) + "\n")
     print(json.dumps(document["targets"], indent=2))

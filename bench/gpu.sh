@@ -39,5 +39,5 @@ fi
 java -version 2>&1 | head -n 1
 if command -v nvidia-smi > /dev/null; then nvidia-smi --query-gpu=name,memory.total --format=csv; fi
 export PYTHONUNBUFFERED=1
-timeout 500 "$python" -m bench.gpu --checkpoint model/clearmark.pt --json "$OUT/gpu.json" \
+timeout 500 "$python" -m bench.gpu --checkpoint model/clearmark.pt --restorer model/restorer.pt --json "$OUT/gpu.json" \
     --work "$WORK" "${dry[@]}"

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ts.context import Context, RequestProcessor
 
 from bench.stats import rounded, significant
-from handler.clearmark_handler import CHECKPOINT_FILE, ClearmarkHandler
+from handler.clearmark_handler import CHECKPOINT_FILE, RESTORER_FILE, ClearmarkHandler
 from training.checkpoint import load_model
 from training.evaluate import model_cost
 
@@ -51,13 +51,20 @@ class ComputeDtypes(TorchDispatchMode):
 
 
 def load_handler(
-    checkpoint: Path, model_config: dict[str, Any], model_dir: Path, batch: int
+    checkpoint: Path,
+    model_config: dict[str, Any],
+    model_dir: Path,
+    batch: int,
+    restorer: Path | None = None,
 ) -> ClearmarkHandler:
-    """A handler initialised from ``checkpoint`` (linked into ``model_dir`` under the archive's
-    file name) with TorchServe's context for up to ``batch`` requests."""
+    """A handler initialised from ``checkpoint`` and the learned ``restorer`` when given (linked
+    into ``model_dir`` under the archive's file names) with TorchServe's context for up to
+    ``batch`` requests."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
-    (model_dir / CHECKPOINT_FILE).symlink_to(checkpoint.resolve())
+    for name, weights in ((CHECKPOINT_FILE, checkpoint), (RESTORER_FILE, restorer)):
+        (model_dir / name).unlink(missing_ok=True)
+        if weights is not None:
+            (model_dir / name).symlink_to(weights.resolve())
     context = Context(
         "clearmark", str(model_dir), {}, batch, None, "0.12.0", model_yaml_config=model_config
     )

@@ -70,12 +70,17 @@ def machine_peak(cpu: CpuInfo, dtype: str, threads: int) -> dict[str, dict[str, 
 
 
 def model_only(
-    checkpoint: Path, config: dict[str, Any], images: dict[str, BenchImage], cpu: CpuInfo, out: Path
+    checkpoint: Path,
+    config: dict[str, Any],
+    images: dict[str, BenchImage],
+    cpu: CpuInfo,
+    out: Path,
+    restorer: Path | None = None,
 ) -> dict[str, Any]:
     """In process: each image alone, the throughput image at the served batchSize, the
     network's full-image cost, and the machine's peak at the handler's thread count."""
     batch_size = int(config["batchSize"])
-    handler = load_handler(checkpoint, config, out / "model", batch_size)
+    handler = load_handler(checkpoint, config, out / "model", batch_size, restorer)
     threads = torch.get_num_threads()  # as the handler set them
     print(f"model only, in process ({threads} threads) ...", flush=True)
     per_image = {
@@ -154,12 +159,14 @@ def served(
     }
 
 
-def batching(checkpoint: Path, image: BenchImage, out: Path) -> dict[str, Any]:
+def batching(
+    checkpoint: Path, image: BenchImage, out: Path, restorer: Path | None = None
+) -> dict[str, Any]:
     """Throughput at SATURATION with each of BATCH_SIZES (one warm-up request each)."""
     results = {}
     with tempfile.TemporaryDirectory(prefix="clearmark-bench-") as tmp:
         for batch_size in BATCH_SIZES:
-            store = variant_store(checkpoint, batch_size, Path(tmp))
+            store = variant_store(checkpoint, batch_size, Path(tmp), restorer)
             with bench_stack(store, out, f"batch-{batch_size}"):
                 warm = warm_up(image)
                 requests = THROUGHPUT_REQUESTS[SATURATION]
@@ -208,7 +215,9 @@ def target_measurements(
     }
 
 
-def run_bench(checkpoint: Path, model_store: Path, out: Path) -> dict[str, Any]:
+def run_bench(
+    checkpoint: Path, model_store: Path, out: Path, restorer: Path | None = None
+) -> dict[str, Any]:
     started = time.monotonic()
     config = yaml.safe_load(MODEL_CONFIG.read_text())
     cpu = parse_cpuinfo(Path("/proc/cpuinfo").read_text())
@@ -217,9 +226,9 @@ def run_bench(checkpoint: Path, model_store: Path, out: Path) -> dict[str, Any]:
     largest_name, largest_size, largest_style = LARGEST
     largest = bench_image(largest_name, *largest_size, largest_style, SEED)
 
-    in_process = model_only(checkpoint, config, images, cpu, out)
+    in_process = model_only(checkpoint, config, images, cpu, out, restorer)
     end_to_end = served(model_store, images, largest, in_process, out)
-    speedup = batching(checkpoint, images[THROUGHPUT_IMAGE], out)
+    speedup = batching(checkpoint, images[THROUGHPUT_IMAGE], out, restorer)
 
     serving = e2e_over_model_only(in_process, end_to_end)
     return {

@@ -19,10 +19,15 @@ def with_batch_size(model_config: str, batch_size: int) -> str:
     return replaced
 
 
-def variant_store(checkpoint: Path, batch_size: int, root: Path) -> Path:
-    """A model store under ``root`` holding clearmark.mar built with ``batch_size``."""
+def variant_store(
+    checkpoint: Path, batch_size: int, root: Path, restorer: Path | None = None
+) -> Path:
+    """A model store under ``root`` holding clearmark.mar built with ``batch_size`` (and the
+    learned ``restorer`` when given)."""
     folder = root / f"batch-{batch_size}"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "model-config.yaml"
     config.write_text(with_batch_size(MODEL_CONFIG.read_text(), batch_size))
-    return build_archive(checkpoint, folder / "store", model_config=config).parent
+    return build_archive(
+        checkpoint, folder / "store", model_config=config, restorer=restorer
+    ).parent

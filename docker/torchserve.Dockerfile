@@ -45,9 +45,10 @@ WORKDIR /src
 COPY config.properties ./
 COPY handler/ handler/
 COPY training/__init__.py training/checkpoint.py training/model.py training/restorer.py training/
-COPY model/clearmark.pt model/
+COPY model/clearmark.pt model/restorer.pt model/
 COPY docker/torchserve_config.py docker/
-RUN /opt/venv/bin/python -m handler.archive --checkpoint model/clearmark.pt --out /opt/model_store \
+RUN /opt/venv/bin/python -m handler.archive --checkpoint model/clearmark.pt \
+    --restorer model/restorer.pt --out /opt/model_store \
     && mkdir -p /etc/clearmark \
     && python3 docker/torchserve_config.py config.properties > /etc/clearmark/config.properties
 

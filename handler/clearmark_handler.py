@@ -64,10 +64,12 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
         self.context = context
         self.initialized = True
         logger.info(
-            "clearmark model ready on %s (%d threads, %s restoration)",
+            "clearmark model ready on %s (%d threads, restoration: %s)",
             self.device,
             torch.get_num_threads(),
-            "learned" if self.engine.restorer is not None else "classical",
+            "learned for given masks, classical for detected ones"
+            if self.engine.restorer is not None
+            else "classical",
         )
 
     @staticmethod

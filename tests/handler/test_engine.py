@@ -221,3 +221,14 @@ def test_an_engine_with_a_restorer_uses_it_on_a_given_mask():
     [floor], [restored] = plain.clean([image], [given]), learned.clean([image], [given])
     assert np.array_equal(restored.output[~given], image[~given])
     assert not np.array_equal(restored.output[given], floor.output[given])
+
+
+def test_an_engine_with_a_restorer_restores_detected_regions_classically():
+    # mask_bias 1e4: the tiny model is sure of every pixel, so the whole photo is one region.
+    image = photo(64, 80, "skimage-gravel")
+    cfg = EngineConfig(precision="float32")
+    plain = Engine(tiny_model(mask_bias=1e4), CPU, cfg)
+    learned = Engine(tiny_model(mask_bias=1e4), CPU, cfg, restorer=correcting_restorer())
+    [floor], [restored] = plain.clean([image]), learned.clean([image])
+    assert floor.mask.any() and np.array_equal(restored.mask, floor.mask)
+    assert np.array_equal(restored.output, floor.output)

@@ -37,7 +37,9 @@ def tiny_config(**changes) -> tuple[TrainConfig, ModelConfig]:
 def test_dvc_stages_declare_what_they_run():
     pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert list(pipeline) == ["assets", "prepare", "train", "evaluate", "export", "archive"]
+    assert list(pipeline) == [
+        "assets", "prepare", "train", "train_restorer", "evaluate", "export", "archive"
+    ]  # fmt: skip
     for name, stage in pipeline.items():
         module = stage["cmd"].split("python -m ")[1].split()[0]
         assert module.replace(".", "/") + ".py" in stage["deps"], name
@@ -46,6 +48,14 @@ def test_dvc_stages_declare_what_they_run():
     export_outs = pipeline["export"]["outs"][0]
     assert export_outs == {"model/clearmark.pt": {"cache": False}}
     assert (REPO / "model" / "clearmark.pt").is_file(), "the committed checkpoint"
+    # The served restorer is committed too, and both the evaluation and the archive use it.
+    restorer = "model/restorer.pt"
+    assert {restorer: {"persist": True, "cache": False}} in pipeline["train_restorer"]["outs"]
+    assert (REPO / restorer).is_file(), "the committed restorer"
+    for name in ("evaluate", "archive"):
+        assert (
+            restorer in pipeline[name]["deps"] and f"--restorer {restorer}" in pipeline[name]["cmd"]
+        )
     assert (REPO / "dvc.lock").is_file()
 
 
