@@ -43,7 +43,7 @@ def free_ports(count: int) -> list[int]:
 @pytest.fixture(scope="module")
 def torchserve(tmp_path_factory):
     store = tmp_path_factory.mktemp("model_store")
-    build_archive(REPO / "model" / "clearmark.pt", store)
+    build_archive(REPO / "model" / "clearmark.pt", store, restorer=REPO / "model" / "restorer.pt")
     server = TorchServe(store, f"{MODEL_NAME}.mar", tmp_path_factory.mktemp("run"),
                         Ports(*free_ports(5)))  # fmt: skip
     with server:
@@ -185,7 +185,7 @@ async def test_a_bad_item_fails_alone_in_a_torchserve_batch(torchserve, validati
 
 def test_stopping_leaves_no_process_behind(tmp_path):
     store = tmp_path / "store"
-    build_archive(REPO / "model" / "clearmark.pt", store)
+    build_archive(REPO / "model" / "clearmark.pt", store, restorer=REPO / "model" / "restorer.pt")
     server = TorchServe(store, f"{MODEL_NAME}.mar", tmp_path / "run", Ports(*free_ports(5)))
     server.start()
     assert server.process is not None

@@ -26,7 +26,7 @@ def port_open(port: int) -> bool:
 
 def test_serves_then_stops_cleanly_on_ctrl_c(tmp_path):
     store = tmp_path / "store"
-    build_archive(REPO / "model" / "clearmark.pt", store)
+    build_archive(REPO / "model" / "clearmark.pt", store, restorer=REPO / "model" / "restorer.pt")
     gateway_port, *torchserve_ports = free_ports(1 + len(PORT_KEYS))
     env = {**os.environ, "GATEWAY_PORT": str(gateway_port)}
     for name, port in zip(PORT_KEYS, torchserve_ports, strict=True):
