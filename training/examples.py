@@ -44,6 +44,15 @@ def augment_photo(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(np.clip(levels * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
+def draw_photo(
+    photos: Sequence[np.ndarray], rng: np.random.Generator, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """One of ``photos``, uniformly or with probabilities ``weights`` (sampling_weights)."""
+    if weights is None:
+        return photos[int(rng.integers(len(photos)))]
+    return photos[int(rng.choice(len(photos), p=weights))]
+
+
 def training_examples(
     photos: Sequence[np.ndarray],
     assets: MarkAssets,
@@ -67,10 +76,7 @@ def training_examples(
     low, high = mark_reference_sizes
     examples = []
     for _ in range(count):
-        if photo_weights is None:
-            photo = photos[int(rng.integers(len(photos)))]
-        else:
-            photo = photos[int(rng.choice(len(photos), p=photo_weights))]
+        photo = draw_photo(photos, rng, photo_weights)
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
         crop = augment_photo(crop, rng)
         if rng.random() < clean_fraction:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from training.examples import augment_photo, random_crop, to_tensor
+from training.examples import augment_photo, draw_photo, random_crop, to_tensor
 
 
 def candidate_crops(
@@ -22,11 +22,13 @@ def candidate_crops(
     count: int,
     crop_size: int,
     min_scale: float,
+    photo_weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``count`` clean crops drawn and augmented as training draws them: (N, S, S, 3) uint8."""
+    """``count`` clean crops drawn and augmented as training draws them (photos uniformly, or
+    with ``photo_weights``): (N, S, S, 3) uint8."""
     crops = []
     for _ in range(count):
-        photo = photos[int(rng.integers(len(photos)))]
+        photo = draw_photo(photos, rng, photo_weights)
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
         crops.append(augment_photo(crop, rng))
     return np.stack(crops)
@@ -66,7 +68,8 @@ def mine_hard_negatives(
     crop_size: int,
     min_scale: float,
     threshold: float,
+    photo_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Score ``pool`` random clean crops and keep the ``keep`` the model fires on most."""
-    crops = candidate_crops(photos, rng, pool, crop_size, min_scale)
+    crops = candidate_crops(photos, rng, pool, crop_size, min_scale, photo_weights)
     return hard_negatives(crops, firing_scores(probability, crops, threshold), keep)

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -52,6 +53,7 @@ from training.evaluate import serving_settings
 from training.examples import (
     collate,
     load_training_inputs,
+    sampling_weights,
     to_uint8,
     training_examples,
     validation_examples,
@@ -100,6 +102,9 @@ class TrainConfig:
     hard_negative_keep: int = 0
     hard_negative_threshold: float = 0.5
     hard_negative_fraction: float = 0.0
+    # Each photo source's share of the training draws and of the hard-negative pool
+    # (training/examples.py sampling_weights); None draws every photo alike.
+    source_shares: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         low, high = self.mark_reference_sizes  # yaml gives a list
@@ -166,9 +171,10 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
         assets: MarkAssets,
         negatives: np.ndarray | None = None,
         rank: int = 0,
+        weights: np.ndarray | None = None,
     ) -> None:
         self.cfg, self.photos, self.assets, self.negatives = cfg, photos, assets, negatives
-        self.rank = rank
+        self.rank, self.weights = rank, weights
 
     def __len__(self) -> int:
         return self.cfg.steps
@@ -187,6 +193,7 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 cfg.clean_fraction,
                 self.negatives,
                 cfg.hard_negative_fraction,
+                self.weights,
             )
         )
 
@@ -252,6 +259,7 @@ def train(
     workers: int = 0,
     pipeline: PipelineConfig | None = None,
     process: Process = ALONE,
+    train_sources: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation.
 
@@ -265,7 +273,9 @@ def train(
     Under torchrun (``process``: training/distributed.py) every process steps an identical
     copy on batches of its own; the main process alone reads and writes ``runs`` and
     ``log_dir`` and validates, and every process returns its summary (the losses logged are
-    its batches'). Batch size is per process.
+    its batches'). Batch size is per process. ``train_sources`` (training/examples.py
+    photo_sources of the training photos; None: all "other") weigh the draws by
+    ``cfg.source_shares``.
     """
     main = process.is_main
     if main:
@@ -276,10 +286,17 @@ def train(
     model = WatermarkRemover(model_cfg)
     if init is not None:
         state = torch.load(init, map_location="cpu", weights_only=True)
-        if state["model_args"] != asdict(model_cfg):
+        # Compared as configs: a checkpoint written before a field existed has its default.
+        if ModelConfig(**state["model_args"]) != model_cfg:
             raise ValueError(f"{init} has architecture {state['model_args']}, not {model_cfg}")
         model.load_state_dict({k: v.float() for k, v in state["model"].items()})
-    negatives = mined_negatives(model, cfg, train_photos, main) if init is not None else None
+    weights = None
+    if cfg.source_shares is not None:
+        sources = train_sources or ["other"] * len(train_photos)
+        weights = sampling_weights(sources, cfg.source_shares)
+    negatives = None
+    if init is not None:
+        negatives = mined_negatives(model, cfg, train_photos, main, weights)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     # use_buffers: BatchNorm's running statistics are averaged too, so the EMA model is whole.
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
@@ -315,7 +332,7 @@ def train(
     live = _open_live(log_dir, resume=start > 0) if main else None
     model.train()
     batches = torch.utils.data.DataLoader(
-        TrainingBatches(cfg, train_photos, train_assets, negatives, process.rank),
+        TrainingBatches(cfg, train_photos, train_assets, negatives, process.rank, weights),
         batch_size=None,  # the dataset's items are whole batches
         sampler=range(start, cfg.steps),
         num_workers=workers,
@@ -405,7 +422,11 @@ def validation_set(
 
 
 def mined_negatives(
-    model: WatermarkRemover, cfg: TrainConfig, photos: list[np.ndarray], report: bool = True
+    model: WatermarkRemover,
+    cfg: TrainConfig,
+    photos: list[np.ndarray],
+    report: bool = True,
+    photo_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Hard negatives for ``cfg`` from ``model``'s starting weights (training/negatives.py);
     drawn from their own stream of the run's seed, so a resumed run mines the very same crops
@@ -428,6 +449,7 @@ def mined_negatives(
         cfg.crop_size,
         cfg.min_scale,
         cfg.hard_negative_threshold,
+        photo_weights,
     )
     if report:
         print(
@@ -487,6 +509,7 @@ def main() -> None:
                 serving_settings(args.serving_config)
             ),
             process,
+            inputs.train_sources,
         )  # fmt: skip
     if process.is_main:
         print(json.dumps(summary))

@@ -57,3 +57,16 @@ def test_training_draws_clean_crops_from_the_negatives():
     green = [e for e in examples if (e.clean[..., 1] == 200).all() and (e.clean[..., 0] == 0).all()]
     assert 4 <= len(green) <= 16
     assert all(e.style == "none" and not e.mask.any() for e in examples)
+
+
+def test_mining_draws_photos_by_weight():
+    grey = np.full((64, 64, 3), 128, dtype=np.uint8)
+    red = np.zeros((64, 64, 3), dtype=np.uint8)
+    red[..., 0] = 230
+    args = dict(pool=40, keep=10, crop_size=16, min_scale=0.5, threshold=0.5)
+    only_grey = np.array([1.0, 0.0])
+    mined = mine_hard_negatives(
+        red_probability, [grey, red], np.random.default_rng(0), **args, photo_weights=only_grey
+    )
+    assert len(mined) == 0  # the red photo, which the detector fires on, is never drawn
+    assert len(mine_hard_negatives(red_probability, [grey, red], np.random.default_rng(0), **args))

@@ -15,7 +15,7 @@ from PIL import Image
 from tests.images import photo
 from training.checkpoint import load_model
 from training.evaluate import METHODS, evaluate, example_grid
-from training.examples import augment_photo, load_marks, validation_examples
+from training.examples import augment_photo, load_marks, sampling_weights, validation_examples
 from training.export import export
 from training.metrics import psnr
 from training.model import ModelConfig
@@ -162,10 +162,31 @@ def test_batches_are_the_same_from_a_worker_process(photos, assets):
     assert from_worker[0]["colour"].shape == (cfg.batch_size, 3, cfg.crop_size, cfg.crop_size)
 
 
+def test_batches_draw_photos_by_source_share(assets):
+    cfg, _ = tiny_config(clean_fraction=1.0)
+    cfg = replace(cfg, batch_size=8, source_shares={"leaves": 0.0, "other": 1.0})
+    black, noise = (
+        np.zeros((64, 64, 3), np.uint8),
+        np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8),
+    )
+    weights = sampling_weights(["other", "leaves"], cfg.source_shares)
+    batch = TrainingBatches(cfg, [black, noise], assets, weights=weights)[0]
+    # Every crop is of the black photo (augmentation keeps it flat), none of the leaves one.
+    flat = batch["clean"].amax(dim=(1, 2, 3)) - batch["clean"].amin(dim=(1, 2, 3))
+    assert torch.equal(flat, torch.zeros(8))
+    uniform = TrainingBatches(cfg, [black, noise], assets)[0]
+    assert (uniform["clean"].amax(dim=(1, 2, 3)) > uniform["clean"].amin(dim=(1, 2, 3))).any()
+
+
 def test_train_starts_from_given_weights(tmp_path, photos, assets, capsys):
     cfg, model_cfg = tiny_config(hard_negative_pool=64, hard_negative_keep=8)
     train(replace(cfg, steps=1), model_cfg, photos, photos, assets, assets, tmp_path / "a")
     export(tmp_path / "a" / "best.pt", tmp_path / "init.pt")
+    # Written before ModelConfig had in_channels (as model/clearmark.pt was): still this
+    # architecture, since the field takes its default.
+    payload = torch.load(tmp_path / "init.pt", weights_only=True)
+    del payload["model_args"]["in_channels"]
+    torch.save(payload, tmp_path / "init.pt")
     start = load_model(tmp_path / "init.pt").state_dict()
     lr0 = replace(cfg, steps=1, lr=0.0, min_lr=0.0)  # no update: the weights stay the init's
     train(lr0, model_cfg, photos, photos, assets, assets, tmp_path / "b", init=tmp_path / "init.pt")
