@@ -45,7 +45,7 @@ from training.examples import (
     random_crop,
     validation_examples,
 )
-from training.metrics import clean_photo_scores, image_scores, summarise
+from training.metrics import clean_photo_scores, image_scores, mask_scores, summarise
 from training.model import WatermarkRemover
 from training.model import predict as run_model
 from training.report import eval_table
@@ -107,13 +107,30 @@ def method_summaries(rows: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     return summary
 
 
+def ungated_masks(engine: Engine, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """The detector alone: each image's pixels above the pipeline's mask_threshold, before
+    any region is gated (what the gate has to work with), (H, W) bool each."""
+    detections = engine.detect([engine.tensor(image) for image in images])
+    return [d.probability > engine.pipeline.mask_threshold for d, _ in detections]
+
+
+def score_ungated(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, float]:
+    """Mask F1/IoU/precision/recall of ungated_masks against the true masks (image means)."""
+    found = ungated_masks(engine, [ex.watermarked for ex in examples])
+    return summarise([mask_scores(f, ex.mask) for f, ex in zip(found, examples, strict=True)])
+
+
 def score_clean(engine: Engine, photos: Sequence[np.ndarray]) -> dict[str, float]:
     """Mean change and final mask coverage on watermark-free images (0..255 units, 0..1),
-    cleaned as the service cleans them (``engine``)."""
+    cleaned as the service cleans them (``engine``), and the share of pixels the detector
+    alone flags before the gate (``ungated_coverage``)."""
     rows = []
-    for photo in photos:
+    for photo, ungated in zip(photos, ungated_masks(engine, photos), strict=True):
         [cleaned] = engine.clean([photo])
-        rows.append(clean_photo_scores(cleaned.output, photo, cleaned.mask))
+        rows.append(
+            {**clean_photo_scores(cleaned.output, photo, cleaned.mask),
+             "ungated_coverage": float(ungated.mean())}
+        )  # fmt: skip
     return {**summarise(rows), "examples": len(rows)}
 
 
@@ -193,6 +210,7 @@ def evaluate(
         val_photos, assets, params["count"], params["crop_size"], params["seed"]
     )
     protocol, outputs, masks = score_marked(engine, examples)
+    protocol["ungated"] = score_ungated(engine, examples)
     large = large_photos(val_photos, params["full_min_megapixels"])
     full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
     full, _, _ = score_marked(engine, full_examples)

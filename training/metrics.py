@@ -125,11 +125,18 @@ def image_scores(
         "psnr_w": psnr_masked(output, clean, true_mask),
     }
     if predicted_mask is not None:
-        scores["iou"] = mask_iou(predicted_mask, true_mask)
-        scores["f1"] = mask_f1(predicted_mask, true_mask)
-        scores["precision"] = mask_precision(predicted_mask, true_mask)
-        scores["recall"] = mask_recall(predicted_mask, true_mask)
+        scores.update(mask_scores(predicted_mask, true_mask))
     return scores
+
+
+def mask_scores(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """iou, f1, precision and recall of a predicted mask against the true one."""
+    return {
+        "iou": mask_iou(predicted, truth),
+        "f1": mask_f1(predicted, truth),
+        "precision": mask_precision(predicted, truth),
+        "recall": mask_recall(predicted, truth),
+    }
 
 
 def clean_photo_scores(

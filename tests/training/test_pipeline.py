@@ -12,16 +12,17 @@ import torch
 import yaml
 from PIL import Image
 
+from handler.pipeline import Detection, PipelineConfig
 from tests.images import photo
 from training.checkpoint import load_model
-from training.evaluate import METHODS, evaluate, example_grid
+from training.evaluate import METHODS, evaluate, example_grid, score_ungated, ungated_masks
 from training.examples import augment_photo, load_marks, sampling_weights, validation_examples
 from training.export import export
 from training.metrics import psnr
 from training.model import ModelConfig
 from training.photos import folder_photos, is_validation, photo_source, split_group
 from training.prepare import prepare
-from training.synth import STYLES
+from training.synth import STYLES, WatermarkedExample
 from training.train import TrainConfig, TrainingBatches, learning_rate, load_params, train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -251,6 +252,8 @@ def test_export_then_evaluate(tmp_path, photos, assets):
     clean = summary["clean_photos"]
     assert clean["examples"] == 2
     assert 0 <= clean["mask_coverage"] <= 1 and clean["mean_abs_change"] >= 0
+    assert 0 <= clean["ungated_coverage"] <= 1
+    assert {"f1", "iou", "precision", "recall"} == set(p256["ungated"])
     assert outputs[0].shape == (48, 48, 3) and masks[0].shape == (48, 48)
     assert example_grid(examples, outputs, masks).shape == (5 * 48, 4 * 48, 3)
 
@@ -270,3 +273,32 @@ def test_augmentation_keeps_shape_and_is_seeded():
     assert a.shape in ((32, 48, 3), (48, 32, 3))
     shapes = {augment_photo(crop, np.random.default_rng(s)).shape for s in range(20)}
     assert shapes == {(32, 48, 3), (48, 32, 3)}
+
+
+class MapEngine:
+    """An engine stand-in whose detector returns a fixed probability map for every image."""
+
+    def __init__(self, probability: np.ndarray) -> None:
+        self.probability, self.pipeline = probability, PipelineConfig(mask_threshold=0.5)
+
+    def tensor(self, rgb: np.ndarray) -> np.ndarray:
+        return rgb
+
+    def detect(self, images: list[np.ndarray]) -> list[tuple[Detection, None]]:
+        h, w = self.probability.shape
+        return [(Detection(self.probability, np.zeros((h, w)), np.zeros((h, w, 3))), None)] * len(
+            images
+        )
+
+
+def test_ungated_detection_scores_the_pixels_above_the_mask_threshold():
+    truth = np.zeros((8, 8), dtype=bool)
+    truth[:, :4] = True  # the left half is the mark
+    probability = np.full((8, 8), 0.4, dtype=np.float32)
+    probability[:4, :4] = 0.9  # the detector is sure of its top half only
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    example = WatermarkedExample(image, image, truth, np.zeros((8, 8)), np.zeros((8, 8, 3)), "logo")
+    scores = score_ungated(MapEngine(probability), [example])  # type: ignore[arg-type]
+    assert scores["precision"] == 1.0 and scores["recall"] == 0.5
+    assert scores["f1"] == pytest.approx(2 / 3) and scores["iou"] == 0.5
+    assert ungated_masks(MapEngine(probability), [image])[0].mean() == 0.25  # type: ignore[arg-type]
