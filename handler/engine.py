@@ -18,7 +18,7 @@ the benchmark share it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import torch
@@ -136,7 +136,7 @@ class Engine:
         device: torch.device,
         settings: dict[str, Any],
         restorer: WatermarkRemover | None = None,
-    ) -> Engine:
+    ) -> Self:
         """Every config from model-config.yaml's ``handler`` section."""
         return cls(
             model,

@@ -25,6 +25,7 @@ exits 1: the checkpoint is not fit to serve with any gate tried.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import sys
@@ -130,6 +131,21 @@ def choose(rows: Sequence[dict[str, Any]], max_clean_flagged: float) -> dict[str
     return max(fit, key=lambda row: row["gain"]) if fit else None
 
 
+class SharedForwards(Engine):
+    """An engine that remembers its network's forwards in ``forwards``, shared by every
+    candidate: a gate changes what happens after the network, never what it is given (the
+    tiles are chosen by candidate_threshold, which no grid here varies; a grid that does just
+    misses the memory), so candidates after the first only decide and restore regions."""
+
+    forwards: dict[bytes, torch.Tensor]
+
+    def network(self, batch: torch.Tensor) -> torch.Tensor:
+        key = hashlib.blake2b(batch.cpu().numpy().tobytes(), digest_size=16).digest()
+        if key not in self.forwards:
+            self.forwards[key] = super().network(batch)
+        return self.forwards[key]
+
+
 def search(
     model: WatermarkRemover,
     sets: MarkedSets,
@@ -141,9 +157,11 @@ def search(
     """Every candidate scored (restored by ``restorer`` when given), and the chosen one (None
     when none passes)."""
     rows = []
+    forwards: dict[bytes, torch.Tensor] = {}
     for overrides in candidates(grid, serving):
         settings = {**serving, **overrides}
-        engine = Engine.from_settings(model, torch.device("cpu"), settings, restorer)
+        engine = SharedForwards.from_settings(model, torch.device("cpu"), settings, restorer)
+        engine.forwards = forwards
         row = {"gate": overrides, **score(engine, sets)}
         rows.append(row)
         print(table([row], max_clean_flagged, header=len(rows) == 1), end="", flush=True)

@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from handler.engine import Engine
 from tests.images import photo
 from training.evaluate import serving_settings
 from training.fonts import matplotlib_fonts
@@ -128,3 +129,22 @@ def test_the_command_writes_its_table_and_fails_when_no_gate_passes(tmp_path, mo
     assert "| mask_threshold 0.0, region_confidence 0.0, seed_threshold 0.0 |" in table
     assert "| 100.00% | no |" in table
     assert np.isfinite(result["candidates"][0]["gain"])
+
+
+def test_candidates_share_forwards_and_score_as_if_alone(sets, monkeypatch):
+    serving = serving_settings(REPO / "handler" / "model-config.yaml")
+    torch.manual_seed(0)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8)))
+    grid = {"mask_threshold": [0.3], "seed_threshold": [0.3, 0.6], "region_confidence": [0.3]}
+    calls = []
+    network = Engine.network
+    monkeypatch.setattr(Engine, "network", lambda self, b: calls.append(1) or network(self, b))
+    together = search(model, sets, serving, grid, LIMIT)["candidates"]
+    forwards_together = len(calls)
+    alone = [
+        search(model, sets, serving, {**grid, "seed_threshold": [seed]}, LIMIT)["candidates"][0]
+        for seed in grid["seed_threshold"]
+    ]
+    assert together == alone
+    # Each search alone ran every forward; together, the second candidate ran none of its own.
+    assert forwards_together > 0 and len(calls) - forwards_together == 2 * forwards_together
