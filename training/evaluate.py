@@ -73,9 +73,7 @@ def score_marked(
         [given] = engine.clean([ex.watermarked], [ex.mask])
         outputs.append(served.output)
         masks.append(served.mask)
-        height, width = ex.watermarked.shape[:2]
-        tiles = len(tile_origins(height, width, engine.regions.tile))
-        tile_shares.append(1.0 if served.tiles is None else len(served.tiles) / tiles)
+        tile_shares.append(tile_share(engine, ex.watermarked, served.tiles))
         rows["model"].append(image_scores(served.output, ex.clean, ex.mask, served.mask))
         rows["restore_true_mask"].append(image_scores(given.output, ex.clean, ex.mask))
         rows["input"].append(image_scores(ex.watermarked, ex.clean, ex.mask))
@@ -95,6 +93,15 @@ def score_marked(
     result["examples"] = len(examples)
     result["tile_share"] = float(np.mean(tile_shares))
     return result, outputs, masks
+
+
+def tile_share(engine: Engine, image: np.ndarray, tiles: Sequence[tuple[int, int]] | None) -> float:
+    """The share of ``image``'s tiles ``engine`` detected at full size (``tiles``: Cleaned's;
+    None when the image ran whole, which counts as all of them)."""
+    if tiles is None:
+        return 1.0
+    height, width = image.shape[:2]
+    return len(tiles) / len(tile_origins(height, width, engine.regions.tile))
 
 
 def method_summaries(rows: dict[str, list[dict[str, float]]]) -> dict[str, Any]:

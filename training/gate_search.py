@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ from training.evaluate import (
     score_clean,
     scoring_arguments,
     serving_settings,
+    tile_share,
 )
 from training.examples import load_marks, load_photo_folder, validation_examples
 from training.metrics import PSNR_CAP_DB, mask_f1, psnr
@@ -89,20 +91,27 @@ def held_out_sets(
 
 
 def _gains(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, Any]:
-    """Mean PSNR gain over the input, overall and per style, and F1 of the final masks."""
-    gains, styles, masks = [], [], []
+    """Mean PSNR gain over the input, overall and per style, F1 of the final masks, and the
+    share of tiles detected at full size (1 for images run whole): the time large photos take."""
+    gains, styles, masks, tiles = [], [], [], []
     for ex in examples:
         [served] = engine.clean([ex.watermarked])
         before = min(PSNR_CAP_DB, psnr(ex.watermarked, ex.clean))
         gains.append(min(PSNR_CAP_DB, psnr(served.output, ex.clean)) - before)
         styles.append(ex.style)
         masks.append(mask_f1(served.mask, ex.mask))
+        tiles.append(tile_share(engine, ex.watermarked, served.tiles))
     per_style = {
         style: float(np.mean([g for g, s in zip(gains, styles, strict=True) if s == style]))
         for style in STYLES
         if style in styles
     }
-    return {"gain": float(np.mean(gains)), "per_style": per_style, "f1": float(np.mean(masks))}
+    return {
+        "gain": float(np.mean(gains)),
+        "per_style": per_style,
+        "f1": float(np.mean(masks)),
+        "tile_share": float(np.mean(tiles)),
+    }
 
 
 def score(engine: Engine, sets: MarkedSets) -> dict[str, Any]:
@@ -116,6 +125,7 @@ def score(engine: Engine, sets: MarkedSets) -> dict[str, Any]:
         "f1": crops["f1"],
         "full_gain": full["gain"],
         "full_per_style": full["per_style"],
+        "full_tile_share": full["tile_share"],
         "clean_flagged": clean["mask_coverage"],
     }
 
@@ -126,9 +136,13 @@ def passes(row: dict[str, Any], max_clean_flagged: float) -> bool:
 
 
 def choose(rows: Sequence[dict[str, Any]], max_clean_flagged: float) -> dict[str, Any] | None:
-    """The passing row with the largest gain at crop size, or None when none passes."""
+    """The passing row with the largest gain at crop size, or None when none passes. Ties
+    (settings crops never reach, such as candidate_threshold) go to the larger full-size
+    gain, then to the fewer tiles detected at full size."""
     fit = [row for row in rows if passes(row, max_clean_flagged)]
-    return max(fit, key=lambda row: row["gain"]) if fit else None
+    if not fit:
+        return None
+    return max(fit, key=lambda r: (r["gain"], r["full_gain"], -r.get("full_tile_share", 0.0)))
 
 
 class SharedForwards(Engine):
@@ -174,15 +188,17 @@ def table(rows: Sequence[dict[str, Any]], max_clean_flagged: float, header: bool
     lines = []
     if header:
         lines += [
-            "| gate | gain | F1 | full-res gain | worst full-res style | clean flagged | passes |",
-            "|---|---|---|---|---|---|---|",
+            "| gate | gain | F1 | full-res gain | worst full-res style | full-size tiles "
+            "| clean flagged | passes |",
+            "|---|---|---|---|---|---|---|---|",
         ]
     for row in rows:
         gate = ", ".join(f"{key} {value}" for key, value in row["gate"].items())
         worst = min(row["full_per_style"], key=row["full_per_style"].get)
         lines.append(
             f"| {gate} | {row['gain']:+.2f} | {row['f1']:.3f} | {row['full_gain']:+.2f} "
-            f"| {worst} {row['full_per_style'][worst]:+.2f} | {100 * row['clean_flagged']:.2f}% "
+            f"| {worst} {row['full_per_style'][worst]:+.2f} "
+            f"| {row.get('full_tile_share', math.nan):.0%} | {100 * row['clean_flagged']:.2f}% "
             f"| {'yes' if passes(row, max_clean_flagged) else 'no'} |"
         )
     return "\n".join(lines) + "\n"

@@ -47,6 +47,17 @@ def test_the_largest_gain_that_harms_neither_clean_nor_full_size_photos_is_chose
     assert choose(rows[:2], LIMIT) is None
 
 
+def test_ties_at_crop_size_go_to_full_size_gain_then_to_fewer_tiles():
+    many, few, better = (
+        row(1.0, 0.0, 0.2, "many"),
+        row(1.0, 0.0, 0.2, "few"),
+        row(1.0, 0.0, 0.3, "b"),
+    )
+    many["full_tile_share"], few["full_tile_share"], better["full_tile_share"] = 0.7, 0.2, 0.9
+    assert choose([many, few], LIMIT)["gate"] == {"name": "few"}
+    assert choose([many, few, better], LIMIT)["gate"] == {"name": "b"}
+
+
 def test_candidates_are_the_grid_and_unknown_keys_are_refused():
     serving = serving_settings(REPO / "handler" / "model-config.yaml")
     grid = {"seed_threshold": [0.9, 0.95], "region_confidence": [0.8, 0.85, 0.9]}
@@ -128,6 +139,7 @@ def test_the_command_writes_its_table_and_fails_when_no_gate_passes(tmp_path, mo
     table = (tmp_path / "gate" / "gate.md").read_text()
     assert "| mask_threshold 0.0, region_confidence 0.0, seed_threshold 0.0 |" in table
     assert "| 100.00% | no |" in table
+    assert 0 < result["candidates"][0]["full_tile_share"] <= 1
     assert np.isfinite(result["candidates"][0]["gain"])
 
 
