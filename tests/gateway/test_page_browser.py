@@ -5,6 +5,7 @@ Screenshots go to var/screenshots/."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import zipfile
@@ -275,6 +276,12 @@ async def test_keyboard_only(
         )
         await focus_by_tab(page, "#image-input")
         async with page.expect_file_chooser() as chooser:
+            # Listening subscribes to the event by a task Playwright fires and forgets
+            # (channel_owner._update_subscription): let it send, then make a round trip, so the
+            # browser side has the subscription before the key opens the chooser (CI once lost
+            # the event to this race).
+            await asyncio.sleep(0)
+            await page.evaluate("0")
             await page.keyboard.press("Space")
         await (await chooser.value).set_files([str(p) for p in photos])
         await wait_for_cards(page, 1)
