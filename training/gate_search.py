@@ -147,9 +147,9 @@ def choose(rows: Sequence[dict[str, Any]], max_clean_flagged: float) -> dict[str
 
 class SharedForwards(Engine):
     """An engine that remembers its network's forwards in ``forwards``, shared by every
-    candidate: a gate changes what happens after the network, never what it is given (the
-    tiles are chosen by candidate_threshold, which no grid here varies; a grid that does just
-    misses the memory), so candidates after the first only decide and restore regions."""
+    candidate: a gate changes what happens after the network, never what it is given, so
+    candidates after the first only decide and restore regions. (A candidate_threshold sends
+    other tiles to full size: their forwards are new, the rest still shared.)"""
 
     forwards: dict[bytes, torch.Tensor]
 
