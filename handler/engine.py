@@ -39,7 +39,7 @@ from handler.regions import (
     window_coverage,
 )
 from handler.settings import own_settings
-from training.model import WatermarkRemover, predict
+from training.model import WatermarkRemover, fold_batch_norms, predict
 from training.restorer import restore
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -123,8 +123,10 @@ class Engine:
         )
         self.device = device
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
-        # Module.to works in place: the engine takes the model over.
-        self.model = model.to(device).to(memory_format=memory_format).eval()
+        # Inference only: the batch norms folded into their convolutions (the caller's model is
+        # left as it is).
+        folded = fold_batch_norms(model)
+        self.model = folded.to(device).to(memory_format=memory_format).eval()
         # training/restorer.py's network, for given masks; without one, and for detected masks,
         # restoration is the classical floor.
         self.restorer = None if restorer is None else restorer.to(device).eval()

@@ -78,13 +78,17 @@ def decide_regions(probability: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     labels, count = ndimage.label(candidate, structure=CONNECTIVITY)
     if count == 0:
         return candidate
-    index = np.arange(1, count + 1)
-    peak = ndimage.maximum(probability, labels, index)
-    mean = ndimage.mean(probability, labels, index)
-    size = ndimage.sum_labels(candidate, labels, index)
-    keep = (peak >= cfg.seed_threshold) & (mean >= cfg.region_confidence)
-    keep &= size >= cfg.min_region_pixels
-    mask: np.ndarray = np.concatenate([[False], keep])[labels]
+    # Per-region statistics by counting over the candidate pixels, in linear time:
+    # ndimage.maximum sorts every pixel of the photo by label (5 s of a 12-megapixel photo's 6).
+    inside = labels[candidate]
+    size = np.bincount(inside, minlength=count + 1)
+    total = np.bincount(inside, weights=probability[candidate], minlength=count + 1)
+    mean = total / np.maximum(size, 1)
+    seeded = np.zeros(count + 1, dtype=bool)
+    seeded[labels[probability >= cfg.seed_threshold]] = True
+    keep = seeded & (mean >= cfg.region_confidence) & (size >= cfg.min_region_pixels)
+    keep[0] = False  # the background
+    mask: np.ndarray = keep[labels]
     if cfg.grow_pixels > 0 and mask.any():
         mask = ndimage.binary_dilation(mask, CONNECTIVITY, iterations=cfg.grow_pixels)
     return mask

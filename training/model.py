@@ -21,11 +21,14 @@ full resolution.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,25 @@ class WatermarkRemover(nn.Module):
         restored = invert_blend(image[:, :3], alpha, colour)
         # Coarsest first from the loop; the loss does not care about the order.
         return Prediction(mask_logits, alpha, colour, restored, tuple(coarse))
+
+
+Module = TypeVar("Module", bound=nn.Module)
+
+
+def fold_batch_norms(model: Module) -> Module:
+    """An eval-mode copy of ``model`` for inference, each Conv2d followed by a BatchNorm2d in a
+    Sequential folded into one convolution with a bias (the same function of its input): a
+    tenth of the detector's time on a CPU went to the separate normalisation passes."""
+    folded = copy.deepcopy(model).eval()
+    for module in folded.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        for i in range(len(module) - 1):
+            conv, norm = module[i], module[i + 1]
+            if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                module[i] = fuse_conv_bn_eval(conv, norm)
+                module[i + 1] = nn.Identity()
+    return folded
 
 
 def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:

@@ -7,8 +7,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from handler.pipeline import (
+    CONNECTIVITY,
     Detection,
     PipelineConfig,
     clusters,
@@ -82,6 +84,23 @@ def test_a_confident_region_is_kept_and_weak_or_tiny_ones_are_dropped():
     mask = decide_regions(probability, PipelineConfig(grow_pixels=0))
     assert mask.dtype == bool and mask.shape == (40, 60)
     assert np.array_equal(mask, confident)
+
+
+def test_each_region_is_judged_by_its_own_peak_mean_and_size():
+    # Many regions of random probability, against a plain loop over them.
+    rng = np.random.default_rng(4)
+    probability = ndimage.gaussian_filter(rng.random((120, 160)), 2).astype(np.float32)
+    probability = (probability - probability.min()) / np.ptp(probability)
+    cfg = PipelineConfig(seed_threshold=0.8, region_confidence=0.62, grow_pixels=0)
+    labels, count = ndimage.label(probability > cfg.mask_threshold, structure=CONNECTIVITY)
+    want = np.zeros(probability.shape, dtype=bool)
+    for index in range(1, count + 1):
+        values = probability[labels == index]
+        if values.max() >= 0.8 and values.mean() >= 0.62 and values.size >= 6:
+            want |= labels == index
+    kept = len(np.unique(labels[want]))
+    assert 0 < kept < count // 2  # the gate both keeps and drops regions here
+    assert np.array_equal(decide_regions(probability, cfg), want)
 
 
 def test_kept_regions_grow_by_grow_pixels():

@@ -9,6 +9,7 @@ from training.model import (
     ModelConfig,
     Prediction,
     WatermarkRemover,
+    fold_batch_norms,
     invert_blend,
     pad_to_multiple,
     predict,
@@ -115,3 +116,24 @@ def test_prediction_cropped_keeps_the_top_left():
     pred = Prediction(**maps).cropped(5, 7)
     assert torch.equal(pred.colour, maps["colour"][..., :5, :7])
     assert torch.equal(pred.mask, torch.sigmoid(maps["mask_logits"][..., :5, :7]))
+
+
+def test_folded_batch_norms_compute_the_same_function_and_leave_the_model_alone():
+    torch.manual_seed(1)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8)))
+    # Statistics and affine parameters far from a norm's identity, as after training.
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.2, 3)
+        torch.nn.init.uniform_(norm.weight, 0.5, 2)
+        torch.nn.init.uniform_(norm.bias, -0.5, 0.5)
+    model.eval()
+    folded = fold_batch_norms(model)
+    image = torch.rand(2, 3, 40, 56)
+    with torch.no_grad():
+        want, got = predict(model, image), predict(folded, image)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()) == 10
+    for name in ("mask_logits", "alpha", "colour"):
+        assert torch.allclose(getattr(got, name), getattr(want, name), atol=1e-5), name
+    assert (want.mask_logits - predict(model.train(), image).mask_logits).abs().max() > 1e-3
