@@ -44,6 +44,11 @@ class PipelineConfig:
     seed_threshold: float = 0.9  # a region is kept only if some pixel is this sure ...
     region_confidence: float = 0.8  # ... and its mean probability is at least this
     min_region_pixels: int = 6  # smaller specks are noise, not marks
+    # Kept regions closer than 2 x cluster_margin pixels make one cluster (the glyphs of a word,
+    # the pieces of a logo); a cluster of fewer than min_cluster_pixels is dropped (0: none is).
+    # An isolated dot or stroke on a flat field is as likely the photo's own as a mark.
+    min_cluster_pixels: int = 0
+    cluster_margin: int = 8
     grow_pixels: int = 1  # kept regions widened by this many pixels
     # The blend is inverted where alpha is below this (above, inversion amplifies noise); 0 turns
     # inversion off and Telea fills every region.
@@ -89,9 +94,22 @@ def decide_regions(probability: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     keep = seeded & (mean >= cfg.region_confidence) & (size >= cfg.min_region_pixels)
     keep[0] = False  # the background
     mask: np.ndarray = keep[labels]
+    if cfg.min_cluster_pixels > 0 and mask.any():
+        mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
     if cfg.grow_pixels > 0 and mask.any():
         mask = ndimage.binary_dilation(mask, CONNECTIVITY, iterations=cfg.grow_pixels)
     return mask
+
+
+def drop_small_clusters(mask: np.ndarray, min_pixels: int, margin: int) -> np.ndarray:
+    """``mask`` (H, W) bool without the clusters (regions closer than 2 x ``margin``) that hold
+    fewer than ``min_pixels`` of its pixels."""
+    labels, count = clusters(mask, margin)
+    size = np.bincount(labels[mask], minlength=count + 1)
+    big = size >= min_pixels
+    big[0] = False
+    kept: np.ndarray = mask & big[labels]
+    return kept
 
 
 def invert_blend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:

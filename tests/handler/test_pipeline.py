@@ -103,6 +103,21 @@ def test_each_region_is_judged_by_its_own_peak_mean_and_size():
     assert np.array_equal(decide_regions(probability, cfg), want)
 
 
+def test_small_isolated_clusters_are_dropped_and_a_word_of_small_glyphs_is_kept():
+    probability = np.zeros((60, 100), dtype=np.float32)
+    glyphs = [square(probability, 10, left, 7) for left in (10, 22, 34)]  # 49 px, 5 apart
+    dot = square(probability, 40, 70, 9)  # 81 px, alone
+    for region in [*glyphs, dot]:
+        probability[region] = 0.97
+    cfg = PipelineConfig(grow_pixels=0, min_cluster_pixels=100, cluster_margin=4)
+    word = glyphs[0] | glyphs[1] | glyphs[2]
+    assert np.array_equal(decide_regions(probability, cfg), word)
+    everything = decide_regions(probability, replace(cfg, min_cluster_pixels=0))
+    assert np.array_equal(everything, word | dot)
+    # Glyphs further apart than 2 x cluster_margin are clusters of their own: all too small.
+    assert not decide_regions(probability, replace(cfg, cluster_margin=2)).any()
+
+
 def test_kept_regions_grow_by_grow_pixels():
     probability = np.zeros((30, 30), dtype=np.float32)
     probability[square(probability, 10, 10, 5)] = 0.9
