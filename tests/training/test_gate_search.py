@@ -160,3 +160,12 @@ def test_candidates_share_forwards_and_score_as_if_alone(sets, monkeypatch):
     assert together == alone
     # Each search alone ran every forward; together, the second candidate ran none of its own.
     assert forwards_together > 0 and len(calls) - forwards_together == 2 * forwards_together
+
+
+def test_the_served_gate_is_the_one_the_committed_search_chose():
+    # metrics/gate is the evidence for handler/model-config.yaml's gate: a hand edit of either
+    # alone would serve settings nobody measured.
+    searched = json.loads((REPO / "metrics" / "gate" / "gate.json").read_text())
+    served = serving_settings(REPO / "handler" / "model-config.yaml")
+    assert searched["chosen"] is not None
+    assert {key: served[key] for key in searched["chosen"]} == searched["chosen"]
