@@ -121,10 +121,18 @@ def ungated_masks(engine: Engine, images: Sequence[np.ndarray]) -> list[np.ndarr
     return [d.probability > engine.pipeline.mask_threshold for d, _ in detections]
 
 
-def score_ungated(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, float]:
-    """Mask F1/IoU/precision/recall of ungated_masks against the true masks (image means)."""
+def score_ungated(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, Any]:
+    """Mask F1/IoU/precision/recall of ungated_masks against the true masks (image means),
+    overall and under ``per_style``: whether a style's marks are missed by the gate or already
+    by the detector."""
     found = ungated_masks(engine, [ex.watermarked for ex in examples])
-    return summarise([mask_scores(f, ex.mask) for f, ex in zip(found, examples, strict=True)])
+    rows = [mask_scores(f, ex.mask) for f, ex in zip(found, examples, strict=True)]
+    styles = sorted({ex.style for ex in examples}, key=STYLES.index)
+    per_style = {
+        style: summarise([r for r, ex in zip(rows, examples, strict=True) if ex.style == style])
+        for style in styles
+    }
+    return {**summarise(rows), "per_style": per_style}
 
 
 def score_clean(engine: Engine, photos: Sequence[np.ndarray]) -> dict[str, float]:
@@ -221,6 +229,7 @@ def evaluate(
     large = large_photos(val_photos, params["full_min_megapixels"])
     full_examples = full_resolution_examples(large, assets, params["full_count"], params["seed"])
     full, _, _ = score_marked(engine, full_examples)
+    full["ungated"] = score_ungated(engine, full_examples)
     full["megapixels"] = float(np.mean([ex.clean.size / 3e6 for ex in full_examples]))
     clean = score_clean(
         engine,

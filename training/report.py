@@ -69,18 +69,28 @@ def _style_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _ungated_lines(p256: dict[str, Any], clean: dict[str, Any]) -> list[str]:
-    """What the detector finds before the region gate (evaluations from before it was
-    measured have no such line)."""
-    if "ungated" not in p256:
+def _ungated_lines(section: dict[str, Any], clean: dict[str, Any] | None) -> list[str]:
+    """What the detector finds before the region gate, overall and per style, and on
+    watermark-free images when ``clean`` is given (evaluations from before it was measured
+    have no such line)."""
+    if "ungated" not in section:
         return []
-    u = p256["ungated"]
-    return [
+    u = section["ungated"]
+    line = (
         f"The detector alone (every pixel above the mask threshold, no region gate): mask F1 "
-        f"{u['f1']:.3f}, precision {u['precision']:.3f}, recall {u['recall']:.3f}; on the "
-        f"watermark-free images it flags {clean['ungated_coverage']:.2%} of the pixels.",
-        "",
-    ]
+        f"{u['f1']:.3f}, precision {u['precision']:.3f}, recall {u['recall']:.3f}"
+    )
+    if "per_style" in u:
+        line += (
+            " (recall per style: "
+            + ", ".join(f"{style} {s['recall']:.2f}" for style, s in u["per_style"].items())
+            + ")"
+        )
+    if clean is not None:
+        line += (
+            f"; on the watermark-free images it flags {clean['ungated_coverage']:.2%} of the pixels"
+        )
+    return [line + ".", ""]
 
 
 def _check(met: bool) -> str:
@@ -146,6 +156,7 @@ def eval_table(summary: dict[str, Any]) -> str:
         "",
         *_methods_table(full),
         "",
+        *_ungated_lines(full, None),
         *_style_table(full),
         "",
         f"**Watermark-free images** ({clean['examples']}, as served): mean absolute change "

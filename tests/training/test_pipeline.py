@@ -22,6 +22,7 @@ from training.metrics import psnr
 from training.model import ModelConfig
 from training.photos import folder_photos, is_validation, photo_source, split_group
 from training.prepare import prepare
+from training.report import eval_table
 from training.synth import STYLES, WatermarkedExample
 from training.train import TrainConfig, TrainingBatches, learning_rate, load_params, train
 
@@ -253,7 +254,10 @@ def test_export_then_evaluate(tmp_path, photos, assets):
     assert clean["examples"] == 2
     assert 0 <= clean["mask_coverage"] <= 1 and clean["mean_abs_change"] >= 0
     assert 0 <= clean["ungated_coverage"] <= 1
-    assert {"f1", "iou", "precision", "recall"} == set(p256["ungated"])
+    assert {"f1", "iou", "precision", "recall", "per_style"} == set(p256["ungated"])
+    assert list(full["ungated"]["per_style"]) == list(STYLES[:2])  # the two styles it holds
+    report = eval_table(summary)
+    assert report.count("The detector alone") == 2  # at 256 and at full resolution
     assert outputs[0].shape == (48, 48, 3) and masks[0].shape == (48, 48)
     assert example_grid(examples, outputs, masks).shape == (5 * 48, 4 * 48, 3)
 
@@ -298,7 +302,14 @@ def test_ungated_detection_scores_the_pixels_above_the_mask_threshold():
     probability[:4, :4] = 0.9  # the detector is sure of its top half only
     image = np.zeros((8, 8, 3), dtype=np.uint8)
     example = WatermarkedExample(image, image, truth, np.zeros((8, 8)), np.zeros((8, 8, 3)), "logo")
+    missed = WatermarkedExample(image, image, ~truth, np.zeros((8, 8)), np.zeros((8, 8, 3)), "text")
+    scores = score_ungated(MapEngine(probability), [example, missed])  # type: ignore[arg-type]
+    assert scores["per_style"]["text"]["recall"] == 0.0  # the right half: nothing above 0.5
+    assert scores["recall"] == 0.25  # the mean of the two images
     scores = score_ungated(MapEngine(probability), [example])  # type: ignore[arg-type]
     assert scores["precision"] == 1.0 and scores["recall"] == 0.5
+    assert scores["per_style"] == {
+        "logo": {k: scores[k] for k in ("f1", "iou", "precision", "recall")}
+    }
     assert scores["f1"] == pytest.approx(2 / 3) and scores["iou"] == 0.5
     assert ungated_masks(MapEngine(probability), [image])[0].mean() == 0.25  # type: ignore[arg-type]
