@@ -1,0 +1,135 @@
+"""The evaluation's full-size photos as served, cropped at 100% where they changed: to look at.
+
+PSNR over a whole photo hides what a person sees: a smeared band through a pattern can score
+above the input. For each of the evaluate section's full-resolution examples (the same marks
+as ``dvc repro evaluate``), this cleans the photo through handler/engine.py as served and
+writes ``<index>-<style>.png``: the watermarked input, clearmark's output and the clean photo
+side by side, a ``side``-pixel square each, centred on the pixels that changed (on the mark
+when nothing did). ``look.md`` lists per photo the gain over the input, the changed pixels'
+precision and recall against the true mask, and Telea given the true mask.
+
+    python -m training.look --params params.yaml --photos data/photos \\
+        --checkpoint model/clearmark.pt --restorer model/restorer.pt \\
+        --serving-config handler/model-config.yaml --out var/look
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from PIL import Image
+
+from handler.engine import Engine
+from training.baselines import telea_inpaint
+from training.checkpoint import load_model
+from training.evaluate import (
+    full_resolution_examples,
+    large_photos,
+    scoring_arguments,
+    serving_settings,
+)
+from training.examples import load_marks, load_photo_folder
+from training.metrics import psnr
+from training.synth import WatermarkedExample
+
+
+def window(focus: np.ndarray, side: int) -> tuple[int, int]:
+    """(top, left) of the ``side`` square inside ``focus``'s (H, W) frame centred on the
+    median of its True pixels (the frame's centre when there are none)."""
+    height, width = focus.shape
+    if focus.any():
+        ys, xs = np.nonzero(focus)
+        cy, cx = int(np.median(ys)), int(np.median(xs))
+    else:
+        cy, cx = height // 2, width // 2
+    top = max(0, min(height - side, cy - side // 2))
+    left = max(0, min(width - side, cx - side // 2))
+    return top, left
+
+
+def photo_row(
+    example: WatermarkedExample, output: np.ndarray, telea: np.ndarray
+) -> dict[str, float]:
+    """One photo's numbers: PSNR of the input, the output and Telea with the true mask, and
+    the changed pixels' share of the mark (recall) and the mark's share of them (precision;
+    NaN when nothing changed)."""
+    changed = np.any(output != example.watermarked, axis=2)
+    overlap = float((changed & example.mask).sum())
+    return {
+        "input_psnr": psnr(example.watermarked, example.clean),
+        "psnr": psnr(output, example.clean),
+        "telea_true_mask_psnr": psnr(telea, example.clean),
+        "changed_pixels": int(changed.sum()),
+        "precision": overlap / changed.sum() if changed.any() else float("nan"),
+        "recall": overlap / max(int(example.mask.sum()), 1),
+    }
+
+
+def side_by_side(example: WatermarkedExample, output: np.ndarray, side: int) -> np.ndarray:
+    """Input, output and clean photo, each cropped to the same ``side`` square."""
+    changed = np.any(output != example.watermarked, axis=2)
+    top, left = window(changed if changed.any() else example.mask, side)
+    crops = [
+        a[top : top + side, left : left + side]
+        for a in (example.watermarked, output, example.clean)
+    ]
+    return np.concatenate(crops, axis=1)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Markdown, one line a photo."""
+    lines = [
+        "| photo | style | size | input dB | clearmark dB | Telea, true mask dB | changed pixels "
+        "| precision | recall |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['name']} | {r['style']} | {r['size']} | {r['input_psnr']:.2f} | {r['psnr']:.2f} "
+            f"| {r['telea_true_mask_psnr']:.2f} | {r['changed_pixels']:,} | {r['precision']:.2f} "
+            f"| {r['recall']:.2f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = scoring_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="folder for the crops, look.md")
+    parser.add_argument("--side", type=int, default=384, help="crop side in pixels")
+    args = parser.parse_args(argv)
+    params = yaml.safe_load(args.params.read_text())["evaluate"]
+    photos = load_photo_folder(args.photos / "val")
+    examples = full_resolution_examples(
+        large_photos(photos, params["full_min_megapixels"]),
+        load_marks(args.photos / "marks.json", "val"),
+        params["full_count"],
+        params["seed"],
+    )
+    restorer = None if args.restorer is None else load_model(args.restorer)
+    engine = Engine.from_settings(
+        load_model(args.checkpoint), torch.device("cpu"), serving_settings(args.serving_config),
+        restorer,
+    )  # fmt: skip
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for index, example in enumerate(examples):
+        [served] = engine.clean([example.watermarked])
+        name = f"{index}-{example.style}"
+        Image.fromarray(side_by_side(example, served.output, args.side)).save(
+            args.out / f"{name}.png"
+        )
+        height, width = example.clean.shape[:2]
+        row = photo_row(example, served.output, telea_inpaint(example.watermarked, example.mask))
+        rows.append({"name": name, "style": example.style, "size": f"{width}x{height}", **row})
+        print(table(rows[-1:]).splitlines()[-1], flush=True)
+    (args.out / "look.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / "look.md").write_text(table(rows))
+
+
+if __name__ == "__main__":
+    main()
