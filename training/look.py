@@ -52,13 +52,18 @@ def window(focus: np.ndarray, side: int) -> tuple[int, int]:
     return top, left
 
 
+def changed_pixels(example: WatermarkedExample, output: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels ``output`` changed in the watermarked input."""
+    changed: np.ndarray = np.any(output != example.watermarked, axis=2)
+    return changed
+
+
 def photo_row(
-    example: WatermarkedExample, output: np.ndarray, telea: np.ndarray
+    example: WatermarkedExample, output: np.ndarray, changed: np.ndarray, telea: np.ndarray
 ) -> dict[str, float]:
     """One photo's numbers: PSNR of the input, the output and Telea with the true mask, and
-    the changed pixels' share of the mark (recall) and the mark's share of them (precision;
-    NaN when nothing changed)."""
-    changed = np.any(output != example.watermarked, axis=2)
+    the ``changed`` pixels' share of the mark (recall) and the mark's share of them
+    (precision; NaN when nothing changed)."""
     overlap = float((changed & example.mask).sum())
     return {
         "input_psnr": psnr(example.watermarked, example.clean),
@@ -70,9 +75,11 @@ def photo_row(
     }
 
 
-def side_by_side(example: WatermarkedExample, output: np.ndarray, side: int) -> np.ndarray:
-    """Input, output and clean photo, each cropped to the same ``side`` square."""
-    changed = np.any(output != example.watermarked, axis=2)
+def side_by_side(
+    example: WatermarkedExample, output: np.ndarray, changed: np.ndarray, side: int
+) -> np.ndarray:
+    """Input, output and clean photo, each cropped to the same ``side`` square, centred on
+    the ``changed`` pixels (on the mark when there are none)."""
     top, left = window(changed if changed.any() else example.mask, side)
     crops = [
         a[top : top + side, left : left + side]
@@ -119,12 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for index, example in enumerate(examples):
         [served] = engine.clean([example.watermarked])
+        changed = changed_pixels(example, served.output)
         name = f"{index}-{example.style}"
-        Image.fromarray(side_by_side(example, served.output, args.side)).save(
+        Image.fromarray(side_by_side(example, served.output, changed, args.side)).save(
             args.out / f"{name}.png"
         )
         height, width = example.clean.shape[:2]
-        row = photo_row(example, served.output, telea_inpaint(example.watermarked, example.mask))
+        telea = telea_inpaint(example.watermarked, example.mask)
+        row = photo_row(example, served.output, changed, telea)
         rows.append({"name": name, "style": example.style, "size": f"{width}x{height}", **row})
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     (args.out / "look.json").write_text(json.dumps(rows, indent=2) + "\n")

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from training.look import photo_row, side_by_side, table, window
+from training.look import changed_pixels, photo_row, side_by_side, table, window
 from training.synth import WatermarkedExample
 
 
@@ -36,12 +36,12 @@ def test_a_photo_row_scores_the_changed_pixels_against_the_mark():
     output = ex.watermarked.copy()
     output[10:20, 30:40] = 100  # half of the mark restored exactly
     output[0:5, 0:4] = 90  # 20 pixels changed off the mark
-    row = photo_row(ex, output, ex.clean)
+    row = photo_row(ex, output, changed_pixels(ex, output), ex.clean)
     assert row["changed_pixels"] == 120
     assert row["recall"] == pytest.approx(0.5)
     assert row["precision"] == pytest.approx(100 / 120)
     assert row["psnr"] > row["input_psnr"]
-    untouched = photo_row(ex, ex.watermarked, ex.clean)
+    untouched = photo_row(ex, ex.watermarked, changed_pixels(ex, ex.watermarked), ex.clean)
     assert untouched["changed_pixels"] == 0 and untouched["recall"] == 0
     assert math.isnan(untouched["precision"])
 
@@ -50,7 +50,7 @@ def test_crops_show_input_output_and_clean_at_the_same_place():
     ex = example()
     output = ex.watermarked.copy()
     output[12, 40] = 0
-    crops = side_by_side(ex, output, 16)
+    crops = side_by_side(ex, output, changed_pixels(ex, output), 16)
     assert crops.shape == (16, 48, 3)
     # Centred on the one changed pixel (12, 40): the square starts at (4, 32).
     assert np.array_equal(crops[:, :16], ex.watermarked[4:20, 32:48])
@@ -60,6 +60,7 @@ def test_crops_show_input_output_and_clean_at_the_same_place():
 
 def test_the_table_has_a_line_a_photo():
     ex = example()
-    row = {"name": "0-text", "style": "text", "size": "60x40", **photo_row(ex, ex.clean, ex.clean)}
+    scores = photo_row(ex, ex.clean, changed_pixels(ex, ex.clean), ex.clean)
+    row = {"name": "0-text", "style": "text", "size": "60x40", **scores}
     lines = table([row, row]).splitlines()
     assert len(lines) == 4 and lines[2].startswith("| 0-text | text | 60x40 |")
