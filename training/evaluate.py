@@ -79,20 +79,22 @@ def score_marked(
         rows["input"].append(image_scores(ex.watermarked, ex.clean, ex.mask))
         telea = telea_inpaint(ex.watermarked, ex.mask)
         rows["telea_true_mask"].append(image_scores(telea, ex.clean, ex.mask))
-    styles = sorted({ex.style for ex in examples}, key=STYLES.index)
     result = method_summaries(rows)
     result["per_style"] = {
-        style: method_summaries(
-            {
-                m: [r for r, ex in zip(rows[m], examples, strict=True) if ex.style == style]
-                for m in METHODS
-            }
-        )
-        for style in styles
+        style: method_summaries({m: [rows[m][i] for i in indices] for m in METHODS})
+        for style, indices in style_indices(examples).items()
     }
     result["examples"] = len(examples)
     result["tile_share"] = float(np.mean(tile_shares))
     return result, outputs, masks
+
+
+def style_indices(examples: Sequence[WatermarkedExample]) -> dict[str, list[int]]:
+    """The positions of each style's examples, styles in STYLES order (only those present)."""
+    indices: dict[str, list[int]] = {style: [] for style in STYLES}
+    for i, ex in enumerate(examples):
+        indices[ex.style].append(i)
+    return {style: found for style, found in indices.items() if found}
 
 
 def tile_share(engine: Engine, image: np.ndarray, tiles: Sequence[tuple[int, int]] | None) -> float:
@@ -127,10 +129,9 @@ def score_ungated(engine: Engine, examples: Sequence[WatermarkedExample]) -> dic
     by the detector."""
     found = ungated_masks(engine, [ex.watermarked for ex in examples])
     rows = [mask_scores(f, ex.mask) for f, ex in zip(found, examples, strict=True)]
-    styles = sorted({ex.style for ex in examples}, key=STYLES.index)
     per_style = {
-        style: summarise([r for r, ex in zip(rows, examples, strict=True) if ex.style == style])
-        for style in styles
+        style: summarise([rows[i] for i in indices])
+        for style, indices in style_indices(examples).items()
     }
     return {**summarise(rows), "per_style": per_style}
 

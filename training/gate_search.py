@@ -48,12 +48,13 @@ from training.evaluate import (
     score_clean,
     scoring_arguments,
     serving_settings,
+    style_indices,
     tile_share,
 )
 from training.examples import load_marks, load_photo_folder, validation_examples
 from training.metrics import PSNR_CAP_DB, mask_f1, psnr
 from training.model import WatermarkRemover
-from training.synth import STYLES, MarkAssets, WatermarkedExample
+from training.synth import MarkAssets, WatermarkedExample
 
 
 @dataclass(frozen=True)
@@ -93,18 +94,16 @@ def held_out_sets(
 def _gains(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, Any]:
     """Mean PSNR gain over the input, overall and per style, F1 of the final masks, and the
     share of tiles detected at full size (1 for images run whole): the time large photos take."""
-    gains, styles, masks, tiles = [], [], [], []
+    gains, masks, tiles = [], [], []
     for ex in examples:
         [served] = engine.clean([ex.watermarked])
         before = min(PSNR_CAP_DB, psnr(ex.watermarked, ex.clean))
         gains.append(min(PSNR_CAP_DB, psnr(served.output, ex.clean)) - before)
-        styles.append(ex.style)
         masks.append(mask_f1(served.mask, ex.mask))
         tiles.append(tile_share(engine, ex.watermarked, served.tiles))
     per_style = {
-        style: float(np.mean([g for g, s in zip(gains, styles, strict=True) if s == style]))
-        for style in STYLES
-        if style in styles
+        style: float(np.mean([gains[i] for i in indices]))
+        for style, indices in style_indices(examples).items()
     }
     return {
         "gain": float(np.mean(gains)),

@@ -16,6 +16,7 @@ precision and recall against the true mask, and Telea given the true mask.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from training.evaluate import (
     serving_settings,
 )
 from training.examples import load_marks, load_photo_folder
-from training.metrics import psnr
+from training.metrics import mask_precision, mask_recall, psnr
 from training.synth import WatermarkedExample
 
 
@@ -64,14 +65,13 @@ def photo_row(
     """One photo's numbers: PSNR of the input, the output and Telea with the true mask, and
     the ``changed`` pixels' share of the mark (recall) and the mark's share of them
     (precision; NaN when nothing changed)."""
-    overlap = float((changed & example.mask).sum())
     return {
         "input_psnr": psnr(example.watermarked, example.clean),
         "psnr": psnr(output, example.clean),
         "telea_true_mask_psnr": psnr(telea, example.clean),
         "changed_pixels": int(changed.sum()),
-        "precision": overlap / changed.sum() if changed.any() else float("nan"),
-        "recall": overlap / max(int(example.mask.sum()), 1),
+        "precision": mask_precision(changed, example.mask) if changed.any() else math.nan,
+        "recall": mask_recall(changed, example.mask),
     }
 
 
