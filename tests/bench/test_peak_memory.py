@@ -64,12 +64,16 @@ def test_vm_hwm_is_read_in_bytes():
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux /proc")
 def test_worker_peaks_find_only_worker_processes_below_the_root():
-    sleep = [sys.executable, "-c", "import sys, time; time.sleep(60)"]
+    # Each child says when its interpreter is up: read before that, a process still being
+    # exec'd holds under a MiB (a fresh-clone CI run once read 488 KiB).
+    sleep = [sys.executable, "-c", "import sys, time; print(flush=True); time.sleep(60)"]
     with (
-        subprocess.Popen([*sleep, WORKER_MARK]) as worker,
-        subprocess.Popen([*sleep, "not-a-worker"]) as other,
+        subprocess.Popen([*sleep, WORKER_MARK], stdout=subprocess.PIPE) as worker,
+        subprocess.Popen([*sleep, "not-a-worker"], stdout=subprocess.PIPE) as other,
     ):
         try:
+            for child in (worker, other):
+                assert child.stdout is not None and child.stdout.readline() == b"\n"
             peaks = worker_peaks(os.getpid())
             assert list(peaks) == [worker.pid]
             assert 1024**2 < peaks[worker.pid] < 1024**3  # a sleeping Python: MiBs, not GiBs
