@@ -24,6 +24,7 @@ import yaml
 from PIL import Image
 
 from training.fonts import debian_fonts, font_family, matplotlib_fonts, split_fonts
+from training.graphics import graphic
 from training.leaves import dead_leaves
 from training.logos import icon_files, split_logos
 from training.photos import is_validation, load_rgb, photo_source, stamp_images, texture_files
@@ -75,24 +76,39 @@ def _leaf_picture(seed: int, index: int, size: int) -> np.ndarray:
     return dead_leaves(rng, size, _LEAF_SOURCES["photos"], _LEAF_SOURCES["stamps"])
 
 
+def _graphic_picture(seed: int, index: int, size: int) -> np.ndarray:
+    # Another stream than the leaves' (a third key): picture i is not leaves picture i's twin.
+    rng = np.random.default_rng([seed, index, 1])
+    return graphic(rng, size, _LEAF_SOURCES["photos"])
+
+
 def prepare_leaves(
-    count: int, size: int, seed: int, debian_root: Path, out: Path, workers: int | None = None
-) -> int:
-    """``count`` dead-leaves pictures coloured and textured by the training photos written so
-    far, into ``out/train`` (generated once here: far too slow to make per training step)."""
-    if count == 0:
-        return 0
-    photos = [np.asarray(Image.open(f).convert("RGB")) for f in sorted((out / "train").glob("*"))]
+    count: int, size: int, seed: int, debian_root: Path, out: Path, workers: int | None = None,
+    graphics: int = 0,
+) -> dict[str, int]:  # fmt: skip
+    """``count`` dead-leaves pictures and ``graphics`` vector-art ones (training/graphics.py)
+    coloured and textured by the training photos written so far, into ``out/train`` (generated
+    once here: far too slow to make per training step). Returns how many of each."""
+    written = {"train_leaves": count, "train_graphics": graphics}
+    if count == 0 and graphics == 0:
+        return written
+    # Sorted by name, without the pictures this stage makes: the same photos colour them
+    # whichever kind is written first.
+    photos = [
+        np.asarray(Image.open(f).convert("RGB"))
+        for f in sorted((out / "train").glob("*"))
+        if not f.name.startswith(("leaves-", "graphic-"))
+    ]
     stamps = stamp_images(debian_root) if debian_root.is_dir() else []
     with ProcessPoolExecutor(
         workers or os.cpu_count(), initializer=_init_leaf_worker, initargs=(photos, stamps)
     ) as pool:
-        pictures = pool.map(
-            _leaf_picture, [seed] * count, range(count), [size] * count, chunksize=16
-        )
-        for i, picture in enumerate(pictures):
-            Image.fromarray(picture).save(out / "train" / f"leaves-{i:05d}.png")
-    return count
+        for make, prefix, n in ((_leaf_picture, "leaves", count),
+                                (_graphic_picture, "graphic", graphics)):  # fmt: skip
+            pictures = pool.map(make, [seed] * n, range(n), [size] * n, chunksize=16)
+            for i, picture in enumerate(pictures):
+                Image.fromarray(picture).save(out / "train" / f"{prefix}-{i:05d}.png")
+    return written
 
 
 def prepare_marks(
@@ -127,9 +143,10 @@ def prepare(params: dict, debian_root: Path, out: Path) -> dict[str, int]:
     counts["train_textures"] = (
         prepare_textures(debian_root, params["max_side"], out) if params["textures"] else 0
     )
-    counts["train_leaves"] = prepare_leaves(
-        params["leaves"], params["leaves_size"], params["seed"], debian_root, out
-    )
+    counts |= prepare_leaves(
+        params["leaves"], params["leaves_size"], params["seed"], debian_root, out,
+        graphics=params["graphics"],
+    )  # fmt: skip
     marks = prepare_marks(
         debian_root, params["held_out_fonts"], params["held_out_logo_fraction"], params["seed"]
     )

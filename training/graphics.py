@@ -1,0 +1,117 @@
+"""Procedural training backgrounds: flat vector-art pictures, the kind desktop wallpapers are.
+
+Why: a held-out wallpaper (a flat blue-grey field with a few crisp white dots) is where the
+best detector trained so far failed at full size: it took the wallpaper's own dots for a mark,
+inpainted them, and the photo lost 2.3 dB (model/candidates/README.md). Neither photos nor
+dead-leaves pictures (training/leaves.py, 1,200 overlapping shapes each) show what such
+wallpapers are made of: large smooth fields with a few sharp, fully opaque shapes on them
+(dots, rings, stars, thin lines and curves), often white. Marks are blends the photo shows
+through (synth.OPACITY at most 0.9); these shapes are paint, so as clean backgrounds, and under
+marks, they teach the detector the difference.
+
+A picture is a linear or radial gradient between two colours sampled from real photos, with
+a little noise, and between a few and a hundred shapes whose sizes are log-uniform; a shape's
+colour is white, black or a photo colour; a share of them get a soft glow or a blurred edge.
+Pure and seeded: the same sources and seed give the same bytes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+SHAPES = ("dot", "dot", "ring", "star", "line", "curve")
+# Supersampling of the drawn shapes: PIL draws aliased edges, real vector art is antialiased.
+SUPERSAMPLE = 2
+
+
+def _colour(rng: np.random.Generator, photos: Sequence[np.ndarray]) -> np.ndarray:
+    photo = photos[int(rng.integers(len(photos)))]
+    y, x = int(rng.integers(photo.shape[0])), int(rng.integers(photo.shape[1]))
+    return photo[y, x].astype(np.float32) / 255
+
+
+def _field(rng: np.random.Generator, size: int, photos: Sequence[np.ndarray]) -> np.ndarray:
+    """A (size, size, 3) float gradient, linear or radial, between two photo colours."""
+    a, b = _colour(rng, photos), _colour(rng, photos)
+    if rng.random() < 0.3:  # many wallpapers are one dark or muted tone
+        b = a * rng.uniform(0.6, 1.0)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(1, size - 1)
+    if rng.random() < 0.5:
+        angle = rng.uniform(0, 2 * math.pi)
+        t = xx * math.cos(angle) + yy * math.sin(angle)
+    else:
+        cx, cy = rng.uniform(-0.2, 1.2, 2)
+        t = np.hypot(xx - cx, yy - cy)
+    t = (t - t.min()) / max(1e-6, float(t.max() - t.min()))
+    field = a * (1 - t[..., None]) + b * t[..., None]
+    noise = rng.normal(0, rng.uniform(0, 0.01), (size, size, 1)).astype(np.float32)
+    return field + noise
+
+
+def _shape_colour(rng: np.random.Generator, photos: Sequence[np.ndarray]) -> np.ndarray:
+    kind = rng.random()
+    if kind < 0.4:
+        return np.full(3, rng.uniform(0.85, 1.0), np.float32)  # white, or nearly
+    if kind < 0.5:
+        return np.full(3, rng.uniform(0.0, 0.15), np.float32)
+    return _colour(rng, photos)
+
+
+def _draw_shape(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: int) -> None:
+    """One shape of about log-uniform size, in white on ``draw``'s (supersampled) coverage."""
+    s = SUPERSAMPLE
+    radius = math.exp(rng.uniform(math.log(1.5), math.log(size / 6))) * s
+    cx, cy = rng.uniform(0, size * s, 2)
+    kind = SHAPES[rng.integers(len(SHAPES))]
+    if kind == "dot":
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=255)
+    elif kind == "ring":
+        width = max(s, int(radius * rng.uniform(0.08, 0.4)))
+        draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), outline=255,
+                     width=width)  # fmt: skip
+    elif kind == "star":
+        points = int(rng.integers(4, 9))
+        inner = rng.uniform(0.3, 0.6)
+        start = rng.uniform(0, 2 * math.pi)
+        draw.polygon([
+            (cx + radius * (1 if i % 2 == 0 else inner) * math.cos(start + math.pi * i / points),
+             cy + radius * (1 if i % 2 == 0 else inner) * math.sin(start + math.pi * i / points))
+            for i in range(2 * points)
+        ], fill=255)  # fmt: skip
+    else:
+        width = max(s, int(rng.uniform(1, 6) * s))
+        length = radius * rng.uniform(2, 8)
+        angle = rng.uniform(0, 2 * math.pi)
+        bend = rng.uniform(-1, 1) if kind == "curve" else 0.0
+        steps = 24
+        points = []
+        for i in range(steps + 1):
+            u = i / steps - 0.5
+            a = angle + bend * u * math.pi
+            points.append((cx + length * u * math.cos(a), cy + length * u * math.sin(a)))
+        draw.line(points, fill=255, width=width, joint="curve")
+
+
+def graphic(
+    rng: np.random.Generator, size: int, photos: Sequence[np.ndarray], max_shapes: int = 100
+) -> np.ndarray:
+    """One (size, size, 3) uint8 vector-art picture with colours from ``photos`` ((H, W, 3)
+    uint8): a gradient field and up to ``max_shapes`` opaque shapes."""
+    canvas = _field(rng, size, photos)
+    # Few large shapes or many small ones: log-uniform count.
+    count = int(math.exp(rng.uniform(0, math.log(max_shapes))))
+    for _ in range(count):
+        coverage = Image.new("L", (size * SUPERSAMPLE,) * 2, 0)
+        _draw_shape(rng, ImageDraw.Draw(coverage), size)
+        coverage = coverage.resize((size, size), Image.Resampling.BOX)
+        glow = rng.random() < 0.15
+        if rng.random() < 0.2 or glow:
+            blurred = coverage.filter(ImageFilter.GaussianBlur(rng.uniform(0.7, 6 if glow else 2)))
+            coverage = Image.fromarray(np.maximum(np.asarray(coverage), np.asarray(blurred)))
+        cov = np.asarray(coverage, np.float32)[..., None] / 255
+        canvas = canvas * (1 - cov) + _shape_colour(rng, photos) * cov
+    return np.clip(canvas * 255 + 0.5, 0, 255).astype(np.uint8)
