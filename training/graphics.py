@@ -23,20 +23,16 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from training.leaves import photo_colour
+
 SHAPES = ("dot", "dot", "ring", "star", "line", "curve")
 # Supersampling of the drawn shapes: PIL draws aliased edges, real vector art is antialiased.
 SUPERSAMPLE = 2
 
 
-def _colour(rng: np.random.Generator, photos: Sequence[np.ndarray]) -> np.ndarray:
-    photo = photos[int(rng.integers(len(photos)))]
-    y, x = int(rng.integers(photo.shape[0])), int(rng.integers(photo.shape[1]))
-    return photo[y, x].astype(np.float32) / 255
-
-
 def _field(rng: np.random.Generator, size: int, photos: Sequence[np.ndarray]) -> np.ndarray:
     """A (size, size, 3) float gradient, linear or radial, between two photo colours."""
-    a, b = _colour(rng, photos), _colour(rng, photos)
+    a, b = photo_colour(rng, photos), photo_colour(rng, photos)
     if rng.random() < 0.3:  # many wallpapers are one dark or muted tone
         b = a * rng.uniform(0.6, 1.0)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(1, size - 1)
@@ -58,7 +54,7 @@ def _shape_colour(rng: np.random.Generator, photos: Sequence[np.ndarray]) -> np.
         return np.full(3, rng.uniform(0.85, 1.0), np.float32)  # white, or nearly
     if kind < 0.5:
         return np.full(3, rng.uniform(0.0, 0.15), np.float32)
-    return _colour(rng, photos)
+    return photo_colour(rng, photos)
 
 
 def _draw_shape(rng: np.random.Generator, draw: ImageDraw.ImageDraw, size: int) -> None:

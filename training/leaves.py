@@ -62,7 +62,8 @@ def _shape_mask(rng: np.random.Generator, radius: float) -> np.ndarray:
     return np.asarray(canvas, dtype=np.float32) / 255
 
 
-def _photo_colour(rng: np.random.Generator, photos: Sequence[np.ndarray]) -> np.ndarray:
+def photo_colour(rng: np.random.Generator, photos: Sequence[np.ndarray]) -> np.ndarray:
+    """One pixel of a random photo, RGB float in [0, 1]: procedural pictures' palette."""
     photo = photos[int(rng.integers(len(photos)))]
     y, x = int(rng.integers(photo.shape[0])), int(rng.integers(photo.shape[1]))
     return photo[y, x].astype(np.float32) / 255
@@ -82,9 +83,9 @@ def _fill(rng: np.random.Generator, size: int, photos: Sequence[np.ndarray]) -> 
         texture = texture / 255
         # Recolour towards a sampled colour: the photo gives the texture, not the palette.
         mix = rng.uniform(0, 0.7)
-        texture = texture * (1 - mix) + mix * _photo_colour(rng, photos) * texture.mean()
+        texture = texture * (1 - mix) + mix * photo_colour(rng, photos) * texture.mean()
         return np.clip(texture, 0, 1)
-    a, b = _photo_colour(rng, photos), _photo_colour(rng, photos)
+    a, b = photo_colour(rng, photos), photo_colour(rng, photos)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / max(1, size - 1)
     angle = rng.uniform(0, 2 * math.pi)
     ramp = xx * math.cos(angle) + yy * math.sin(angle)
@@ -141,7 +142,7 @@ def dead_leaves(
     """One (size, size, 3) uint8 dead-leaves picture with colours and textures from ``photos``
     ((H, W, 3) uint8) and, when given, cut-outs from ``stamps`` ((h, w, 4) uint8 RGBA)."""
     canvas = np.empty((size, size, 3), np.float32)
-    canvas[:] = _photo_colour(rng, photos)
+    canvas[:] = photo_colour(rng, photos)
     max_radius = size * rng.uniform(0.2, 0.6)
     blur_layers = rng.random() < 0.5
     for i in range(leaves):

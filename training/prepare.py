@@ -92,19 +92,19 @@ def prepare_leaves(
     written = {"train_leaves": count, "train_graphics": graphics}
     if count == 0 and graphics == 0:
         return written
+    kinds = ((_leaf_picture, "leaves", count), (_graphic_picture, "graphic", graphics))
     # Sorted by name, without the pictures this stage makes: the same photos colour them
     # whichever kind is written first.
     photos = [
         np.asarray(Image.open(f).convert("RGB"))
         for f in sorted((out / "train").glob("*"))
-        if not f.name.startswith(("leaves-", "graphic-"))
+        if not f.name.startswith(tuple(f"{prefix}-" for _, prefix, _ in kinds))
     ]
     stamps = stamp_images(debian_root) if debian_root.is_dir() else []
     with ProcessPoolExecutor(
         workers or os.cpu_count(), initializer=_init_leaf_worker, initargs=(photos, stamps)
     ) as pool:
-        for make, prefix, n in ((_leaf_picture, "leaves", count),
-                                (_graphic_picture, "graphic", graphics)):  # fmt: skip
+        for make, prefix, n in kinds:
             pictures = pool.map(make, [seed] * n, range(n), [size] * n, chunksize=16)
             for i, picture in enumerate(pictures):
                 Image.fromarray(picture).save(out / "train" / f"{prefix}-{i:05d}.png")
