@@ -93,6 +93,37 @@ def _ungated_lines(section: dict[str, Any], clean: dict[str, Any] | None) -> lis
     return [line + ".", ""]
 
 
+def _photo_lines(summary: dict[str, Any]) -> list[str]:
+    """Photo by photo, which marked photos came back worse than their input (evaluations from
+    before it was measured have no such line)."""
+    parts = []
+    for name, key in (("256", "protocol_256"), ("full resolution", "full_resolution")):
+        section = summary[key]
+        if "worst_gain" in section:
+            parts.append(
+                f"{name}: {section['photos_worse']} of {section['examples']} "
+                f"(the worst {section['worst_gain']:+.2f} dB)"
+            )
+    if not parts:
+        return []
+    return ["Photos that came back worse than their input, " + "; ".join(parts) + ".", ""]
+
+
+def _clean_full_lines(summary: dict[str, Any]) -> list[str]:
+    """The large held-out photos whole and unmarked (evaluations from before it was measured
+    have no such line)."""
+    if "clean_full_size" not in summary:
+        return []
+    c = summary["clean_full_size"]
+    return [
+        f"**Watermark-free photos at full size** (the {c['examples']} large held-out photos, "
+        f"unmarked, as served): mean absolute change {c['mean_abs_change']:.2f}/255, pixels "
+        f"flagged {c['mask_coverage']:.2%}, the most of any photo "
+        f"{c['worst_mask_coverage']:.2%}.",
+        "",
+    ]
+
+
 def _check(met: bool) -> str:
     return "met" if met else "missed"
 
@@ -132,6 +163,13 @@ def target_checks(summary: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
         ("watermark-free photos: pixels flagged", f"< {TARGETS['clean_mask_coverage']:.1%}",
          f"{clean['mask_coverage']:.2%}", clean["mask_coverage"] < TARGETS["clean_mask_coverage"]),
     ]  # fmt: skip
+    if "clean_full_size" in summary:
+        worst = summary["clean_full_size"]["worst_mask_coverage"]
+        checks.append(
+            ("watermark-free full-size photos: pixels flagged, the worst photo",
+             f"< {TARGETS['clean_mask_coverage']:.1%}", f"{worst:.2%}",
+             worst < TARGETS["clean_mask_coverage"])
+        )  # fmt: skip
     return checks
 
 
@@ -159,9 +197,11 @@ def eval_table(summary: dict[str, Any]) -> str:
         *_ungated_lines(full, None),
         *_style_table(full),
         "",
+        *_photo_lines(summary),
         f"**Watermark-free images** ({clean['examples']}, as served): mean absolute change "
         f"{clean['mean_abs_change']:.2f}/255, pixels flagged {clean['mask_coverage']:.2%}.",
         "",
+        *_clean_full_lines(summary),
         f"Model: {summary['parameters']:,} parameters, "
         f"{summary['gflop_per_megapixel']:.1f} GFLOP per megapixel.",
         "",

@@ -16,15 +16,26 @@ from handler.engine import Engine
 from tests.images import photo
 from training.evaluate import serving_settings
 from training.fonts import matplotlib_fonts
-from training.gate_search import candidates, choose, held_out_sets, main, search, search_params
+from training.gate_search import (
+    Limits,
+    candidates,
+    choose,
+    held_out_sets,
+    main,
+    search,
+    search_params,
+)
 from training.model import ModelConfig, WatermarkRemover
 from training.synth import MarkAssets
 
 REPO = Path(__file__).resolve().parents[2]
-LIMIT = 0.001
+LIMIT = Limits(max_clean_flagged=0.001, max_photo_loss_db=0.1)
 
 
-def row(gain: float, flagged: float, worst_full: float, name: str) -> dict:
+def row(
+    gain: float, flagged: float, worst_full: float, name: str,
+    worst_photo: float = 0.0, whole_flagged: float = 0.0,
+) -> dict:  # fmt: skip
     return {
         "gate": {"name": name},
         "gain": gain,
@@ -32,7 +43,9 @@ def row(gain: float, flagged: float, worst_full: float, name: str) -> dict:
         "per_style": {"text": gain},
         "full_gain": worst_full,
         "full_per_style": {"text": 1.0, "logo": worst_full},
+        "full_worst_photo": worst_photo,
         "clean_flagged": flagged,
+        "clean_full_flagged": whole_flagged,
     }
 
 
@@ -42,6 +55,16 @@ def test_the_largest_gain_that_harms_neither_clean_nor_full_size_photos_is_chose
         row(2.5, 0.0020, 0.4, "loose, flags clean photos"),
         row(1.2, 0.0008, 0.0, "chosen"),
         row(0.9, 0.0001, 0.3, "strict"),
+    ]
+    assert choose(rows, LIMIT)["gate"] == {"name": "chosen"}
+    assert choose(rows[:2], LIMIT) is None
+
+
+def test_one_harmed_photo_fails_a_gate_that_every_mean_passes():
+    rows = [
+        row(3.0, 0.0005, 0.5, "one photo 5 dB worse", worst_photo=-5.0),
+        row(2.8, 0.0005, 0.5, "an unmarked wallpaper's icons flagged", whole_flagged=0.02),
+        row(2.0, 0.0005, 0.5, "chosen", worst_photo=-0.05, whole_flagged=0.0009),
     ]
     assert choose(rows, LIMIT)["gate"] == {"name": "chosen"}
     assert choose(rows[:2], LIMIT) is None
@@ -100,14 +123,16 @@ def test_a_real_model_is_scored_on_every_candidate(sets):
     )
     [scored] = result["candidates"]
     assert scored["gain"] == 0.0 and scored["full_gain"] == 0.0
-    assert scored["clean_flagged"] == 0.0
+    assert scored["full_worst_photo"] == 0.0
+    assert scored["clean_flagged"] == 0.0 and scored["clean_full_flagged"] == 0.0
     assert set(scored["per_style"]) <= {"text", "logo", "grid", "centre", "corner"}
     assert result["chosen"] == {"region_confidence": 0.5, "seed_threshold": 1.01}
     # A gate every region passes: every clean pixel is flagged, and F1 is the marks' share.
     everything = {"mask_threshold": [0.0], "seed_threshold": [0.0], "region_confidence": [0.0]}
     loose = search(model, sets, serving, everything, LIMIT)
     [changed] = loose["candidates"]
-    assert changed["clean_flagged"] == 1.0
+    assert changed["clean_flagged"] == 1.0 and changed["clean_full_flagged"] == 1.0
+    assert changed["full_worst_photo"] <= changed["full_gain"]
     assert 0.0 < changed["f1"] < 1.0
     assert math.isfinite(changed["gain"])
     assert loose["chosen"] is None
@@ -138,7 +163,7 @@ def test_the_command_writes_its_table_and_fails_when_no_gate_passes(tmp_path, mo
     assert result["chosen"] is None and len(result["candidates"]) == 1
     table = (tmp_path / "gate" / "gate.md").read_text()
     assert "| mask_threshold 0.0, region_confidence 0.0, seed_threshold 0.0 |" in table
-    assert "| 100.00% | no |" in table
+    assert "| 100.00% | 100.00% | no |" in table
     assert 0 < result["candidates"][0]["full_tile_share"] <= 1
     assert np.isfinite(result["candidates"][0]["gain"])
 

@@ -15,7 +15,14 @@ from PIL import Image
 from handler.pipeline import Detection, PipelineConfig
 from tests.images import photo
 from training.checkpoint import load_model
-from training.evaluate import METHODS, evaluate, example_grid, score_ungated, ungated_masks
+from training.evaluate import (
+    METHODS,
+    evaluate,
+    example_grid,
+    large_photos,
+    score_ungated,
+    ungated_masks,
+)
 from training.examples import augment_photo, load_marks, sampling_weights, validation_examples
 from training.export import export
 from training.metrics import psnr
@@ -254,6 +261,15 @@ def test_export_then_evaluate(tmp_path, photos, assets):
     assert clean["examples"] == 2
     assert 0 <= clean["mask_coverage"] <= 1 and clean["mean_abs_change"] >= 0
     assert 0 <= clean["ungated_coverage"] <= 1
+    assert clean["mask_coverage"] <= clean["worst_mask_coverage"] <= 1
+    whole = summary["clean_full_size"]
+    assert whole["examples"] == len(large_photos(photos, 0.009)) and "ungated_coverage" not in whole
+    for section in (p256, full):
+        assert 0 <= section["photos_worse"] <= section["examples"]
+        per_photo_gain = section["worst_gain"]
+        assert per_photo_gain <= section["psnr_gain"] + 1e-9  # the worst photo is at most the mean
+    assert "came back worse than their input" in eval_table(summary)
+    assert "Watermark-free photos at full size" in eval_table(summary)
     assert {"f1", "iou", "precision", "recall", "per_style"} == set(p256["ungated"])
     assert list(full["ungated"]["per_style"]) == list(STYLES[:2])  # the two styles it holds
     report = eval_table(summary)
