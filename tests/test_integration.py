@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import socket
 
@@ -132,17 +131,8 @@ async def test_a_given_mask_is_restored_better_than_the_input(client, validation
         assert psnr(out, example.clean) > psnr(example.watermarked, example.clean) + 3
 
 
-# The committed model's measured gain, so the reason below stays true when the model changes.
-EVALUATED_GAIN_DB = json.loads((REPO / "metrics" / "eval.json").read_text())["protocol_256"][
-    "psnr_gain"
-]
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason=f"issue 2 target not met yet: the model gains {EVALUATED_GAIN_DB:+.2f} dB on "
-    "metrics/eval.json, not +3 dB",
-)
+# Issue 2's target, on the first 8 crops of the evaluation's kind: the detector served since
+# 2026-12-05 gains +3.45 dB on them in process (the one before, +1.28; it was an xfail then).
 async def test_psnr_gain_meets_the_target(client, validation_set):
     gains = []
     for example in validation_set:
