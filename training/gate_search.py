@@ -252,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for gate.json, gate.md")
     args = parser.parse_args(argv)
     params = search_params(yaml.safe_load(args.params.read_text()))
+    limits = search_limits(params)
     sets = held_out_sets(
         load_photo_folder(args.photos / "val"),
         load_marks(args.photos / "marks.json", "val"),
@@ -262,13 +263,13 @@ def main(argv: list[str] | None = None) -> int:
         sets,
         serving_settings(args.serving_config),
         params["grid"],
-        search_limits(params),
+        limits,
         None if args.restorer is None else load_model(args.restorer),
     )
     result["checkpoint"] = str(args.checkpoint)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gate.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "gate.md").write_text(table(result["candidates"], search_limits(params)))
+    (args.out / "gate.md").write_text(table(result["candidates"], limits))
     print(f"chosen: {result['chosen']}")
     return 0 if result["chosen"] is not None else 1
 
