@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import yaml
 from PIL import Image
 
 from training.fonts import debian_fonts, font_family, matplotlib_fonts, split_fonts
-from training.graphics import graphic
+from training.graphics import graphic, icon_wallpaper
 from training.leaves import dead_leaves
 from training.logos import icon_files, split_logos
 from training.photos import is_validation, load_rgb, photo_source, stamp_images, texture_files
@@ -67,8 +68,10 @@ def prepare_textures(debian_root: Path, max_side: int, out: Path) -> int:
 _LEAF_SOURCES: dict[str, list[np.ndarray]] = {}
 
 
-def _init_leaf_worker(photos: list[np.ndarray], stamps: list[np.ndarray]) -> None:
-    _LEAF_SOURCES.update(photos=photos, stamps=stamps)
+def _init_leaf_worker(
+    photos: list[np.ndarray], stamps: list[np.ndarray], icons: list[Path]
+) -> None:
+    _LEAF_SOURCES.update(photos=photos, stamps=stamps, icons=icons)
 
 
 def _leaf_picture(seed: int, index: int, size: int) -> np.ndarray:
@@ -82,17 +85,31 @@ def _graphic_picture(seed: int, index: int, size: int) -> np.ndarray:
     return graphic(rng, size, _LEAF_SOURCES["photos"])
 
 
+def _icon_picture(seed: int, index: int, size: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, index, 2])  # a stream of its own, as _graphic_picture's
+    return icon_wallpaper(rng, size, _LEAF_SOURCES["photos"], _LEAF_SOURCES["icons"])
+
+
 def prepare_leaves(
     count: int, size: int, seed: int, debian_root: Path, out: Path, workers: int | None = None,
-    graphics: int = 0,
+    graphics: int = 0, icon_wallpapers: int = 0, icons: Sequence[Path] = (),
 ) -> dict[str, int]:  # fmt: skip
-    """``count`` dead-leaves pictures and ``graphics`` vector-art ones (training/graphics.py)
-    coloured and textured by the training photos written so far, into ``out/train`` (generated
-    once here: far too slow to make per training step). Returns how many of each."""
-    written = {"train_leaves": count, "train_graphics": graphics}
-    if count == 0 and graphics == 0:
+    """``count`` dead-leaves pictures, ``graphics`` vector-art ones and ``icon_wallpapers``
+    pictures of opaque ``icons`` (training/graphics.py), coloured and textured by the training
+    photos written so far, into ``out/train`` (generated once here: far too slow to make per
+    training step). Returns how many of each."""
+    if icon_wallpapers and not icons:
+        icon_wallpapers = 0  # no icon files (no Debian packages): there is nothing to paint
+    written = {
+        "train_leaves": count, "train_graphics": graphics, "train_icon_wallpapers": icon_wallpapers
+    }  # fmt: skip
+    if not any(written.values()):
         return written
-    kinds = ((_leaf_picture, "leaves", count), (_graphic_picture, "graphic", graphics))
+    kinds = (
+        (_leaf_picture, "leaves", count),
+        (_graphic_picture, "graphic", graphics),
+        (_icon_picture, "icons", icon_wallpapers),
+    )
     # Sorted by name, without the pictures this stage makes: the same photos colour them
     # whichever kind is written first.
     photos = [
@@ -101,8 +118,9 @@ def prepare_leaves(
         if not f.name.startswith(tuple(f"{prefix}-" for _, prefix, _ in kinds))
     ]
     stamps = stamp_images(debian_root) if debian_root.is_dir() else []
+    sources = (photos, stamps, list(icons))
     with ProcessPoolExecutor(
-        workers or os.cpu_count(), initializer=_init_leaf_worker, initargs=(photos, stamps)
+        workers or os.cpu_count(), initializer=_init_leaf_worker, initargs=sources
     ) as pool:
         for make, prefix, n in kinds:
             pictures = pool.map(make, [seed] * n, range(n), [size] * n, chunksize=16)
@@ -143,13 +161,14 @@ def prepare(params: dict, debian_root: Path, out: Path) -> dict[str, int]:
     counts["train_textures"] = (
         prepare_textures(debian_root, params["max_side"], out) if params["textures"] else 0
     )
-    counts |= prepare_leaves(
-        params["leaves"], params["leaves_size"], params["seed"], debian_root, out,
-        graphics=params["graphics"],
-    )  # fmt: skip
     marks = prepare_marks(
         debian_root, params["held_out_fonts"], params["held_out_logo_fraction"], params["seed"]
     )
+    counts |= prepare_leaves(
+        params["leaves"], params["leaves_size"], params["seed"], debian_root, out,
+        graphics=params["graphics"], icon_wallpapers=params["icon_wallpapers"],
+        icons=[Path(p) for p in marks["train"]["logos"]],
+    )  # fmt: skip
     (out / "marks.json").write_text(json.dumps(marks, indent=1))
     for split in ("train", "val"):
         counts[f"{split}_fonts"] = len(marks[split]["fonts"])

@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from training.graphics import graphic
+from training.graphics import graphic, icon_wallpaper
 from training.prepare import prepare_leaves
 
 
@@ -44,7 +44,9 @@ def test_prepare_writes_graphics_without_changing_the_leaves(tmp_path):
             Image.fromarray(photo).save(out / "train" / f"photo{i}.png")
         written = prepare_leaves(2, 48, 0, tmp_path / "no-debian", out, workers=1,
                                  graphics=graphics)  # fmt: skip
-        assert written == {"train_leaves": 2, "train_graphics": graphics}
+        assert written == {
+            "train_leaves": 2, "train_graphics": graphics, "train_icon_wallpapers": 0
+        }  # fmt: skip
     names = sorted(p.name for p in (tmp_path / "b" / "train").glob("graphic-*.png"))
     assert names == ["graphic-00000.png", "graphic-00001.png"]
     for name in ("leaves-00000.png", "leaves-00001.png"):
@@ -53,3 +55,40 @@ def test_prepare_writes_graphics_without_changing_the_leaves(tmp_path):
         assert np.array_equal(a, b)
     with Image.open(tmp_path / "b" / "train" / "graphic-00000.png") as img:
         assert img.size == (48, 48) and img.mode == "RGB"
+
+
+def _red_square_icon(folder):
+    """An opaque red 32x32 icon file with a transparent border, as theme icons have."""
+    icon = np.zeros((32, 32, 4), np.uint8)
+    icon[4:28, 4:28] = (255, 0, 0, 255)
+    path = folder / "red.png"
+    Image.fromarray(icon, "RGBA").save(path)
+    return path
+
+
+def test_icon_wallpaper_paints_icons_fully_opaque(tmp_path):
+    icon = _red_square_icon(tmp_path)
+    grey = [np.full((30, 40, 3), 128, np.uint8)]
+    pictures = [icon_wallpaper(np.random.default_rng([0, i]), 96, grey, [icon]) for i in range(12)]
+    assert all(p.shape == (96, 96, 3) and p.dtype == np.uint8 for p in pictures)
+    again = icon_wallpaper(np.random.default_rng([0, 0]), 96, grey, [icon])
+    assert np.array_equal(pictures[0], again)
+    # On a grey field, pure red only comes from an icon the field does not show through (a
+    # logo mark at synth.OPACITY's 0.9 would leave it at most (242, 13, 13)).
+    red = [np.all(p == (255, 0, 0), axis=-1).sum() for p in pictures]
+    assert sum(r > 0 for r in red) >= 6
+
+
+def test_prepare_writes_icon_wallpapers_only_with_icon_files(tmp_path):
+    photos = _photos()
+    icon = _red_square_icon(tmp_path)
+    for out, icons in ((tmp_path / "a", []), (tmp_path / "b", [icon])):
+        (out / "train").mkdir(parents=True)
+        for i, photo in enumerate(photos):
+            Image.fromarray(photo).save(out / "train" / f"photo{i}.png")
+        written = prepare_leaves(0, 48, 0, tmp_path / "no-debian", out, workers=1,
+                                 icon_wallpapers=2, icons=icons)  # fmt: skip
+        assert written["train_icon_wallpapers"] == len(icons) * 2
+    assert not list((tmp_path / "a" / "train").glob("icons-*"))
+    names = sorted(p.name for p in (tmp_path / "b" / "train").glob("icons-*.png"))
+    assert names == ["icons-00000.png", "icons-00001.png"]

@@ -93,6 +93,7 @@ def test_prepare_from_a_folder(tmp_path):
     params = {"source": "folder", "folder": str(tmp_path / "mine"), "val_fraction": 0.3,
               "seed": 0, "max_side": 120, "held_out_fonts": ["DejaVuSerif"],
               "held_out_logo_fraction": 0.2, "textures": True, "leaves": 0, "graphics": 0,
+              "icon_wallpapers": 0,
               "leaves_size": 32}  # fmt: skip
     # No Debian packages here: matplotlib's DejaVu fonts stand in, and no icons.
     counts = prepare(params, tmp_path / "no-debian", tmp_path / "out")
