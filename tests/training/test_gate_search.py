@@ -29,17 +29,18 @@ from training.model import ModelConfig, WatermarkRemover
 from training.synth import MarkAssets
 
 REPO = Path(__file__).resolve().parents[2]
-LIMIT = Limits(max_clean_flagged=0.001, max_photo_loss_db=0.1)
+LIMIT = Limits(max_clean_flagged=0.001, max_photo_loss_db=0.1, max_crop_loss_db=3.0)
 
 
 def row(
     gain: float, flagged: float, worst_full: float, name: str,
-    worst_photo: float = 0.0, whole_flagged: float = 0.0,
+    worst_photo: float = 0.0, whole_flagged: float = 0.0, worst_crop: float = 0.0,
 ) -> dict:  # fmt: skip
     return {
         "gate": {"name": name},
         "gain": gain,
         "f1": 0.5,
+        "worst_crop": worst_crop,
         "per_style": {"text": gain},
         "full_gain": worst_full,
         "full_per_style": {"text": 1.0, "logo": worst_full},
@@ -64,10 +65,11 @@ def test_one_harmed_photo_fails_a_gate_that_every_mean_passes():
     rows = [
         row(3.0, 0.0005, 0.5, "one photo 5 dB worse", worst_photo=-5.0),
         row(2.8, 0.0005, 0.5, "an unmarked wallpaper's icons flagged", whole_flagged=0.02),
-        row(2.0, 0.0005, 0.5, "chosen", worst_photo=-0.05, whole_flagged=0.0009),
+        row(2.9, 0.0005, 0.5, "an icon wallpaper crop damaged", worst_crop=-16.0),
+        row(2.0, 0.0005, 0.5, "chosen", worst_photo=-0.05, whole_flagged=0.0009, worst_crop=-2.5),
     ]
     assert choose(rows, LIMIT)["gate"] == {"name": "chosen"}
-    assert choose(rows[:2], LIMIT) is None
+    assert choose(rows[:3], LIMIT) is None
 
 
 def test_ties_at_crop_size_go_to_full_size_gain_then_to_fewer_tiles():
@@ -123,7 +125,7 @@ def test_a_real_model_is_scored_on_every_candidate(sets):
     )
     [scored] = result["candidates"]
     assert scored["gain"] == 0.0 and scored["full_gain"] == 0.0
-    assert scored["full_worst_photo"] == 0.0
+    assert scored["full_worst_photo"] == 0.0 and scored["worst_crop"] == 0.0
     assert scored["clean_flagged"] == 0.0 and scored["clean_full_flagged"] == 0.0
     assert set(scored["per_style"]) <= {"text", "logo", "grid", "centre", "corner"}
     assert result["chosen"] == {"region_confidence": 0.5, "seed_threshold": 1.01}
@@ -133,6 +135,7 @@ def test_a_real_model_is_scored_on_every_candidate(sets):
     [changed] = loose["candidates"]
     assert changed["clean_flagged"] == 1.0 and changed["clean_full_flagged"] == 1.0
     assert changed["full_worst_photo"] <= changed["full_gain"]
+    assert changed["worst_crop"] <= changed["gain"]
     assert 0.0 < changed["f1"] < 1.0
     assert math.isfinite(changed["gain"])
     assert loose["chosen"] is None
