@@ -63,9 +63,9 @@ def prepare_textures(debian_root: Path, max_side: int, out: Path) -> int:
     return len(files)
 
 
-# Each worker process gets the photos and stamps once, from its initializer, instead of with
-# every picture it is asked for (a gigabyte pickled per task).
-_LEAF_SOURCES: dict[str, list[np.ndarray]] = {}
+# Each worker process gets the photos, stamps and icon files once, from its initializer, instead
+# of with every picture it is asked for (a gigabyte pickled per task).
+_LEAF_SOURCES: dict[str, list[np.ndarray] | list[Path]] = {}
 
 
 def _init_leaf_worker(
