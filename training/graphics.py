@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -118,10 +119,17 @@ def _to_uint8(picture: np.ndarray) -> np.ndarray:
     return np.clip(picture * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+@lru_cache(maxsize=512)
+def _icon_file(path: Path) -> Image.Image:
+    """The icon at ``path`` as RGBA, read once per process (a picture in rows pastes the same
+    few icons dozens of times, as synth._icon reads each mark's icon once)."""
+    with Image.open(path) as img:
+        return img.convert("RGBA")
+
+
 def _icon_rgba(path: Path, size: int) -> Image.Image:
     """The icon at ``path`` as RGBA, its longer side ``size`` pixels."""
-    with Image.open(path) as img:
-        icon = img.convert("RGBA")
+    icon = _icon_file(path)
     scale = size / max(icon.size)
     return icon.resize(
         (max(1, round(icon.width * scale)), max(1, round(icon.height * scale))),
