@@ -54,6 +54,9 @@ class EngineConfig:
     max_forward_pixels: int = 1_048_576
     # Context, in pixels, a tile of the learned restorer sees beyond its own edges.
     restore_margin: int = 64
+    # The learned restorer restores given masks (the API's mask part, the evaluation's true
+    # masks); with this, the detected regions too, else Telea fills them.
+    restore_detected: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -256,12 +259,8 @@ class Engine:
             images, masks, restore, detections, strict=True
         ):
             if wanted:
-                # The learned restorer restores given masks only (the API's mask part, the
-                # evaluation's true masks): trained on true masks, it beat Telea on them in every
-                # style, but on the detector's own masks (grown, often part of a mark) it scored
-                # 0.02 dB below Telea at 256 (README, "How good the model is").
                 learned: Restorer | None = None
-                if self.restorer is not None and given is not None:
+                if self.restorer is not None and (given is not None or self.cfg.restore_detected):
                     learned = self.learned
                 output, mask = remove_watermark(image, detection, self.pipeline, given, learned)
             else:

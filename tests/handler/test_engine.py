@@ -232,3 +232,19 @@ def test_an_engine_with_a_restorer_restores_detected_regions_classically():
     [floor], [restored] = plain.clean([image]), learned.clean([image])
     assert floor.mask.any() and np.array_equal(restored.mask, floor.mask)
     assert np.array_equal(restored.output, floor.output)
+
+
+def test_restore_detected_sends_detected_regions_to_the_learned_restorer():
+    # mask_bias 1e4: every pixel sure, so the whole photo is one region.
+    image = photo(64, 80, "skimage-gravel")
+    cfg = EngineConfig(precision="float32", restore_detected=True)
+    restorer = correcting_restorer()
+    engine = Engine(tiny_model(mask_bias=1e4), CPU, cfg, restorer=restorer)
+    [restored] = engine.clean([image])
+    fill = telea(image, restored.mask, engine.pipeline.inpaint_radius)
+    expected = np.clip(engine.learned(image, fill, restored.mask) * 255 + 0.5, 0, 255)
+    assert restored.mask.all()
+    assert np.array_equal(restored.output, expected.astype(np.uint8))
+    # Without a restorer there is nothing to send them to: Telea fills them.
+    [floor] = Engine(tiny_model(mask_bias=1e4), CPU, cfg).clean([image])
+    assert not np.array_equal(floor.output, restored.output)

@@ -19,6 +19,7 @@ from training.fonts import matplotlib_fonts
 from training.gate_search import (
     Limits,
     candidates,
+    changed_outside,
     choose,
     held_out_sets,
     main,
@@ -26,15 +27,18 @@ from training.gate_search import (
     search_params,
 )
 from training.model import ModelConfig, WatermarkRemover
-from training.synth import MarkAssets
+from training.synth import MarkAssets, WatermarkedExample, blend
 
 REPO = Path(__file__).resolve().parents[2]
-LIMIT = Limits(max_clean_flagged=0.001, max_photo_loss_db=0.1, max_crop_loss_db=3.0)
+LIMIT = Limits(
+    max_clean_flagged=0.001, max_photo_loss_db=0.1, max_crop_loss_db=3.0, max_outside_pixels=0
+)
 
 
 def row(
     gain: float, flagged: float, worst_full: float, name: str,
     worst_photo: float = 0.0, whole_flagged: float = 0.0, worst_crop: float = 0.0,
+    outside: int = 0,
 ) -> dict:  # fmt: skip
     return {
         "gate": {"name": name},
@@ -47,6 +51,7 @@ def row(
         "full_worst_photo": worst_photo,
         "clean_flagged": flagged,
         "clean_full_flagged": whole_flagged,
+        "full_outside": outside,
     }
 
 
@@ -66,6 +71,7 @@ def test_one_harmed_photo_fails_a_gate_that_every_mean_passes():
         row(3.0, 0.0005, 0.5, "one photo 5 dB worse", worst_photo=-5.0),
         row(2.8, 0.0005, 0.5, "an unmarked wallpaper's icons flagged", whole_flagged=0.02),
         row(2.9, 0.0005, 0.5, "an icon wallpaper crop damaged", worst_crop=-16.0),
+        row(2.7, 0.0005, 0.5, "a wallpaper's own icon inpainted away", outside=407),
         row(2.0, 0.0005, 0.5, "chosen", worst_photo=-0.05, whole_flagged=0.0009, worst_crop=-2.5),
     ]
     assert choose(rows, LIMIT)["gate"] == {"name": "chosen"}
@@ -127,6 +133,7 @@ def test_a_real_model_is_scored_on_every_candidate(sets):
     assert scored["gain"] == 0.0 and scored["full_gain"] == 0.0
     assert scored["full_worst_photo"] == 0.0 and scored["worst_crop"] == 0.0
     assert scored["clean_flagged"] == 0.0 and scored["clean_full_flagged"] == 0.0
+    assert scored["full_outside"] == 0
     assert set(scored["per_style"]) <= {"text", "logo", "grid", "centre", "corner"}
     assert result["chosen"] == {"region_confidence": 0.5, "seed_threshold": 1.01}
     # A gate every region passes: every clean pixel is flagged, and F1 is the marks' share.
@@ -197,3 +204,21 @@ def test_the_served_gate_is_the_one_the_committed_search_chose():
     served = serving_settings(REPO / "handler" / "model-config.yaml")
     assert searched["chosen"] is not None
     assert {key: served[key] for key in searched["chosen"]} == searched["chosen"]
+
+
+def test_changes_are_counted_outside_the_mark_only():
+    clean = np.full((40, 50, 3), 100, np.uint8)
+    alpha = np.zeros((40, 50), np.float32)
+    alpha[10:20, 10:20] = 0.5
+    white = np.ones((40, 50, 3), np.float32)
+    mask = alpha > 0
+    example = WatermarkedExample(
+        blend(clean, alpha, white[0, 0]), clean, mask, alpha, white, "logo"
+    )
+    output = example.watermarked.copy()
+    output[10:20, 10:20] = 100  # the mark removed
+    output[8, 10] = 0  # 2 pixels from the mark: its edge
+    output[15, 20:30] = 0  # a halo that touches the mark and spills 10 pixels past it
+    assert changed_outside(example, output) == 0
+    output[30:33, 40:45] = 0  # 15 pixels far from it
+    assert changed_outside(example, output) == 15
