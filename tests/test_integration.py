@@ -136,13 +136,15 @@ async def test_a_given_mask_is_restored_better_than_the_input(client, validation
         assert psnr(out, example.clean) > psnr(example.watermarked, example.clean) + 3
 
 
-# Issue 2's target, on the first 8 crops of the evaluation's kind. The detector served with the
-# gate the crop rule allows (gate_search.max_crop_loss_db) gains +2.46 dB on them in process;
-# the one before, with a gate that left a held-out crop 16 dB below its input, +3.45.
+# Issue 2's target, on the first 8 crops of the evaluation's kind. The detector served since
+# 2026-12-06, at the gate the crop and off-mark rules allow (gate_search.max_crop_loss_db,
+# max_outside_pixels), gains +0.37 dB on them in process (it changes 2 of the 8); the one
+# before at its gate, +2.46; the one before that, with a gate that left a held-out crop 16 dB
+# below its input, +3.45.
 @pytest.mark.xfail(
     strict=True,
     reason=f"issue 2 target not met: the served gate gains {EVALUATED_GAIN_DB:+.2f} dB at 256 on "
-    "metrics/eval.json (+2.46 on these 8 crops), not +3 dB",
+    "metrics/eval.json (+0.37 on these 8 crops), not +3 dB",
 )
 async def test_psnr_gain_meets_the_target(client, validation_set):
     gains = []
