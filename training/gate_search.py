@@ -48,6 +48,7 @@ import yaml
 from scipy import ndimage
 
 from handler.engine import Engine
+from handler.pipeline import CONNECTIVITY
 from training.checkpoint import load_model
 from training.evaluate import (
     clean_examples,
@@ -140,7 +141,7 @@ def changed_outside(example: WatermarkedExample, output: np.ndarray) -> int:
     decided on the reduced copy and upsampled) is not counted."""
     near = ndimage.binary_dilation(example.alpha > 0, iterations=OUTSIDE_MARGIN)
     changed = np.any(output != example.watermarked, axis=-1)
-    labels, count = ndimage.label(changed, structure=np.ones((3, 3), dtype=bool))
+    labels, count = ndimage.label(changed, structure=CONNECTIVITY)
     if count == 0:
         return 0
     touching = np.zeros(count + 1, dtype=bool)
