@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from training.graphics import extrude, graphic, icon_wallpaper, pixelate
+from training.graphics import extrude, graphic, icon_wallpaper, pixelate, tonal_colour
 from training.prepare import prepare_leaves
 
 
@@ -79,17 +79,38 @@ def test_icon_wallpaper_paints_icons_fully_opaque(tmp_path):
     assert sum(r > 0 for r in red) >= 6
 
 
+def _wallpapers(icon, styled, tonal):
+    grey = [np.full((30, 40, 3), 128, np.uint8)]
+    rngs = [np.random.default_rng([1, i]) for i in range(12)]
+    kinds = {"styled_share": styled, "tonal_share": tonal}
+    return [icon_wallpaper(rng, 96, grey, [icon], **kinds) for rng in rngs]
+
+
 def test_styled_icon_wallpapers_keep_opaque_icon_colour_and_differ_from_flat_ones(tmp_path):
     icon = _red_square_icon(tmp_path)
-    grey = [np.full((30, 40, 3), 128, np.uint8)]
-    flat = [icon_wallpaper(np.random.default_rng([1, i]), 96, grey, [icon], styled_share=0.0)
-            for i in range(12)]  # fmt: skip
-    styled = [icon_wallpaper(np.random.default_rng([1, i]), 96, grey, [icon], styled_share=1.0)
-              for i in range(12)]  # fmt: skip
+    flat, styled = _wallpapers(icon, 0.0, 0.0), _wallpapers(icon, 1.0, 0.0)
     assert sum(not np.array_equal(a, b) for a, b in zip(flat, styled, strict=True)) >= 10
     # Slabs, shadows and lines darken; the icon's own faces stay the paint they were.
     red = [np.all(p == (255, 0, 0), axis=-1).sum() for p in styled]
     assert sum(r > 0 for r in red) >= 4
+
+
+def test_tonal_icon_wallpapers_paint_icons_in_the_fields_own_colour(tmp_path):
+    # On a grey field a red icon drawn tonally is grey too: a shade of the field, no colour.
+    icon = _red_square_icon(tmp_path)
+    for picture in _wallpapers(icon, 0.0, 1.0):
+        rgb = picture.astype(int)
+        assert np.all(rgb.max(-1) - rgb.min(-1) <= 2)
+    assert any(np.all(p == (255, 0, 0), axis=-1).any() for p in _wallpapers(icon, 0.0, 0.0))
+
+
+def test_tonal_colour_is_the_field_at_the_icon_shifted_by_the_shade():
+    canvas = np.zeros((4, 6, 3), np.uint8)
+    canvas[1, 5] = (100, 150, 250)
+    assert np.allclose(tonal_colour(canvas, 5.0, 1.0, 0.1), (100 / 255 + 0.1, 150 / 255 + 0.1, 1.0))
+    assert np.allclose(
+        tonal_colour(canvas, 9.0, 1.2, -0.5), (0.0, 150 / 255 - 0.5, 250 / 255 - 0.5)
+    )
 
 
 def test_pixelate_draws_square_cells():
