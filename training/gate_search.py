@@ -67,8 +67,12 @@ from training.model import WatermarkRemover
 from training.synth import MarkAssets, WatermarkedExample
 
 # A changed patch within this many pixels of the mark belongs to it: the decided regions are
-# grown by a pixel (handler/pipeline.py grow_pixels), and JPEG spreads a mark's faint edge.
-OUTSIDE_MARGIN = 3
+# grown by a pixel (handler/pipeline.py grow_pixels), and JPEG spreads a mark's edge over the
+# blocks it touches, colour in 16x16 ones (4:2:0). At 3 the rule refused a gate for cleaning
+# a removed corner mark's JPEG ringing (patches of 1-14 pixels, 3.2-8.6 pixels from the mark,
+# changed by at most 9 levels); the wallpaper icons it is for were 770-892 pixel patches,
+# 32-201 pixels away, changed by up to 36 levels (2026-12-06, model/candidates/README.md).
+OUTSIDE_MARGIN = 16
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,7 @@ def test_changes_are_counted_outside_the_mark_only():
     output[10:20, 10:20] = 100  # the mark removed
     output[8, 10] = 0  # 2 pixels from the mark: its edge
     output[15, 20:30] = 0  # a halo that touches the mark and spills 10 pixels past it
+    output[5, 30] = 0  # JPEG ringing, in a 16x16 colour block the mark touches
     assert changed_outside(example, output) == 0
     output[30:33, 40:45] = 0  # 15 pixels far from it
     assert changed_outside(example, output) == 15
