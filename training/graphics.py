@@ -127,14 +127,17 @@ def _icon_file(path: Path) -> Image.Image:
         return img.convert("RGBA")
 
 
+def _scaled(icon: Image.Image, side: int, resample: Image.Resampling) -> Image.Image:
+    """``icon`` resized to ``side`` pixels on its longer side, its aspect kept."""
+    scale = side / max(icon.size)
+    return icon.resize(
+        (max(1, round(icon.width * scale)), max(1, round(icon.height * scale))), resample
+    )
+
+
 def _icon_rgba(path: Path, size: int) -> Image.Image:
     """The icon at ``path`` as RGBA, its longer side ``size`` pixels."""
-    icon = _icon_file(path)
-    scale = size / max(icon.size)
-    return icon.resize(
-        (max(1, round(icon.width * scale)), max(1, round(icon.height * scale))),
-        Image.Resampling.LANCZOS,
-    )
+    return _scaled(_icon_file(path), size, Image.Resampling.LANCZOS)
 
 
 def _silhouette(icon: Image.Image, colour: np.ndarray) -> Image.Image:
@@ -148,12 +151,7 @@ def _silhouette(icon: Image.Image, colour: np.ndarray) -> Image.Image:
 def pixelate(icon: Image.Image, cells: int) -> Image.Image:
     """``icon`` drawn as pixel art: reduced to ``cells`` pixels on its longer side, then blown
     back up with hard square edges (nearest neighbour)."""
-    scale = cells / max(icon.size)
-    small = icon.resize(
-        (max(1, round(icon.width * scale)), max(1, round(icon.height * scale))),
-        Image.Resampling.BOX,
-    )
-    return small.resize(icon.size, Image.Resampling.NEAREST)
+    return _scaled(icon, cells, Image.Resampling.BOX).resize(icon.size, Image.Resampling.NEAREST)
 
 
 def extrude(icon: Image.Image, depth: int, direction: float, shade: float) -> Image.Image:
