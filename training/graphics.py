@@ -214,16 +214,16 @@ def _scanlines(rng: np.random.Generator, picture: np.ndarray) -> np.ndarray:
     return np.clip(picture.astype(np.float32) - dark + 0.5, 0, 255).astype(np.uint8)
 
 
-def tonal_colour(canvas: np.ndarray, x: float, y: float, shade: float) -> np.ndarray:
+def tonal_colour(canvas: Image.Image, x: float, y: float, shade: float) -> np.ndarray:
     """The field's colour at (``x``, ``y``), ``shade`` lighter (or darker, below 0).
 
     Why: the held-out symbolic-icon wallpaper (wallpaper-gnome-symbolic) is a field covered in
     single-colour icons a shade lighter than it: locally a faint one-colour logo mark, which the
     detector trained on the other icon wallpapers still inpainted (2,460 pixels of one photo,
     no mark near them, at mean 0.9). Only the rest of the picture says they are its pattern."""
-    row = int(np.clip(y, 0, canvas.shape[0] - 1))
-    col = int(np.clip(x, 0, canvas.shape[1] - 1))
-    return np.clip(canvas[row, col].astype(np.float32) / 255 + shade, 0, 1)
+    col = int(np.clip(x, 0, canvas.width - 1))
+    row = int(np.clip(y, 0, canvas.height - 1))
+    return np.clip(np.asarray(canvas.getpixel((col, row)), np.float32) / 255 + shade, 0, 1)
 
 
 def icon_wallpaper(
@@ -260,9 +260,7 @@ def icon_wallpaper(
     for (x, y), side in zip(places, sizes, strict=True):
         icon = _icon_rgba(icons[rng.integers(len(icons))], max(4, side))
         if tonal:
-            icon = _silhouette(
-                icon, tonal_colour(np.asarray(canvas), x + side / 2, y + side / 2, shade)
-            )
+            icon = _silhouette(icon, tonal_colour(canvas, x + side / 2, y + side / 2, shade))
         elif rng.random() < 0.3:
             icon = _silhouette(icon, _shape_colour(rng, photos))
         if styled:

@@ -107,6 +107,7 @@ def test_tonal_icon_wallpapers_paint_icons_in_the_fields_own_colour(tmp_path):
 def test_tonal_colour_is_the_field_at_the_icon_shifted_by_the_shade():
     canvas = np.zeros((4, 6, 3), np.uint8)
     canvas[1, 5] = (100, 150, 250)
+    canvas = Image.fromarray(canvas)
     assert np.allclose(tonal_colour(canvas, 5.0, 1.0, 0.1), (100 / 255 + 0.1, 150 / 255 + 0.1, 1.0))
     assert np.allclose(
         tonal_colour(canvas, 9.0, 1.2, -0.5), (0.0, 150 / 255 - 0.5, 250 / 255 - 0.5)
