@@ -21,7 +21,7 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
@@ -105,6 +105,10 @@ class TrainConfig:
     # Each photo source's share of the training draws and of the hard-negative pool
     # (training/examples.py sampling_weights); None draws every photo alike.
     source_shares: dict[str, float] | None = None
+    # Validation also scores the pipeline with these settings over the served ones (a looser
+    # gate): the gate search (training/gate_search.py) picks a looser gate only where no crop
+    # comes out damaged, so the log shows that gate's mean and its worst crop against its input.
+    val_loose_gate: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         low, high = self.mark_reference_sizes  # yaml gives a list
@@ -200,31 +204,51 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
 
 @torch.inference_mode()
 def validation_scores(
-    model: nn.Module, batch: dict[str, torch.Tensor], cfg: PipelineConfig
-) -> dict[str, float]:
-    """What the served pipeline (handler/pipeline.py with ``cfg``: regions gated by confidence,
-    blend inverted or inpainted, everything else untouched) makes of the validation crops with
-    these weights: mean PSNR (dB) against the clean images in uint8, and the pooled F1 of its
-    final mask."""
+    model: nn.Module, batch: dict[str, torch.Tensor], cfgs: dict[str, PipelineConfig]
+) -> dict[str, dict[str, float]]:
+    """What the served pipeline (handler/pipeline.py: regions gated by confidence, blend
+    inverted or inpainted, everything else untouched) makes of the validation crops with these
+    weights, under each of ``cfgs`` by name: mean PSNR (dB) against the clean images in uint8,
+    the pooled F1 of its final mask, and the worst crop's change against its input (dB)."""
     was_training = model.training
     model.eval()
     pred = predict(model, batch["watermarked"])  # type: ignore[arg-type]
     model.train(was_training)
     watermarked, clean = to_uint8(batch["watermarked"]), to_uint8(batch["clean"])
-    probability = pred.mask[:, 0].float().cpu().numpy()
-    alpha = pred.alpha[:, 0].float().cpu().numpy()
-    colour = pred.colour.float().permute(0, 2, 3, 1).cpu().numpy()
-    scores, found = [], []
-    for i in range(len(watermarked)):
-        output, mask = remove_watermark(
-            watermarked[i], Detection(probability[i], alpha[i], colour[i]), cfg
+    detections = [
+        Detection(p[0], a[0], c)
+        for p, a, c in zip(
+            pred.mask.float().cpu().numpy(),
+            pred.alpha.float().cpu().numpy(),
+            pred.colour.float().permute(0, 2, 3, 1).cpu().numpy(),
+            strict=True,
         )
-        scores.append(psnr(output, clean[i]))
-        found.append(mask)
+    ]
     truth = batch["mask"][:, 0].cpu().numpy() > 0.5
     # Capped as the evaluation caps it: Telea can refill a flat background exactly (inf dB).
-    capped = np.minimum(scores, PSNR_CAP_DB)
-    return {"psnr": float(np.mean(capped)), "mask_f1": mask_f1(np.stack(found), truth)}
+    before = np.minimum([psnr(w, c) for w, c in zip(watermarked, clean, strict=True)], PSNR_CAP_DB)
+    results = {}
+    for name, cfg in cfgs.items():
+        outputs, found = [], []
+        for image, target, detection in zip(watermarked, clean, detections, strict=True):
+            output, mask = remove_watermark(image, detection, cfg)
+            outputs.append(psnr(output, target))
+            found.append(mask)
+        after = np.minimum(outputs, PSNR_CAP_DB)
+        results[name] = {
+            "psnr": float(np.mean(after)),
+            "mask_f1": mask_f1(np.stack(found), truth),
+            "worst_db": float(np.min(after - before)),
+        }
+    return results
+
+
+def describe(gated: dict[str, dict[str, float]]) -> str:
+    """One log line's account of validation_scores: PSNR, F1 and worst crop per gate."""
+    return "; ".join(
+        f"{name} PSNR {s['psnr']:.2f} dB, F1 {s['mask_f1']:.3f}, worst crop {s['worst_db']:+.2f}"
+        for name, s in gated.items()
+    )
 
 
 def float_prediction(pred: Prediction) -> Prediction:
@@ -281,6 +305,9 @@ def train(
     if main:
         runs.mkdir(parents=True, exist_ok=True)
     pipeline = pipeline or PipelineConfig()
+    gates = {"served": pipeline}
+    if cfg.val_loose_gate:
+        gates["loose"] = replace(pipeline, **cfg.val_loose_gate)
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     device = process.device
     model = WatermarkRemover(model_cfg)
@@ -328,7 +355,7 @@ def train(
     if main:
         val_batch, input_psnr = validation_set(cfg, val_photos, val_assets, device)
     if main and start == 0:  # what the weights score before this run: a warm start's bar
-        print(f"step 0: val PSNR {validation_scores(model, val_batch, pipeline)['psnr']:.2f} dB")
+        print(f"step 0: val {describe(validation_scores(model, val_batch, gates))}")
     live = _open_live(log_dir, resume=start > 0) if main else None
     model.train()
     batches = torch.utils.data.DataLoader(
@@ -363,7 +390,8 @@ def train(
 
         done = step + 1
         if main and (done % cfg.eval_every == 0 or done == cfg.steps):
-            scores = validation_scores(ema.module, val_batch, pipeline)
+            gated = validation_scores(ema.module, val_batch, gates)
+            scores = gated["served"]
             val = scores["psnr"]
             if val > best["val_psnr"]:
                 best = {"val_psnr": val, "val_mask_f1": scores["mask_f1"], "step": done}
@@ -374,14 +402,17 @@ def train(
                     live.log_metric(f"train/loss_{name}", value)
                 live.log_metric("val/psnr_output", val)
                 live.log_metric("val/mask_f1", scores["mask_f1"])
+                live.log_metric("val/worst_crop_db", scores["worst_db"])
+                if "loose" in gated:
+                    live.log_metric("val/loose_psnr_output", gated["loose"]["psnr"])
+                    live.log_metric("val/loose_worst_crop_db", gated["loose"]["worst_db"])
                 live.log_metric("val/psnr_input", input_psnr)
                 live.log_metric("lr", learning_rate(cfg, step))
                 live.log_metric("seconds_per_step", (time.perf_counter() - tic) / cfg.eval_every)
                 live.next_step()
             tic = time.perf_counter()
             progress.write(
-                f"step {done}: loss {running['total']:.4f}, val PSNR {val:.2f} dB, "
-                f"F1 {scores['mask_f1']:.3f} "
+                f"step {done}: loss {running['total']:.4f}, val {describe(gated)} "
                 f"(input {input_psnr:.2f} dB, best {best['val_psnr']:.2f} at {best['step']})"
             )
         if main and (done % cfg.checkpoint_every == 0 or done == cfg.steps):

@@ -26,12 +26,19 @@ from training.evaluate import (
 from training.examples import augment_photo, load_marks, sampling_weights, validation_examples
 from training.export import export
 from training.metrics import psnr
-from training.model import ModelConfig
+from training.model import ModelConfig, Prediction
 from training.photos import folder_photos, is_validation, photo_source, split_group
 from training.prepare import prepare
 from training.report import eval_table
 from training.synth import STYLES, WatermarkedExample
-from training.train import TrainConfig, TrainingBatches, learning_rate, load_params, train
+from training.train import (
+    TrainConfig,
+    TrainingBatches,
+    learning_rate,
+    load_params,
+    train,
+    validation_scores,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -142,6 +149,34 @@ def test_learning_rate_warms_up_then_decays():
     assert learning_rate(cfg, 0) == pytest.approx(cfg.lr / 10)
     assert learning_rate(cfg, 10) == pytest.approx(cfg.lr)
     assert learning_rate(cfg, 100) == pytest.approx(cfg.min_lr)
+
+
+class SpotModel(torch.nn.Module):
+    """A detector stand-in, sure of a 6x6 spot of every image and of nothing else."""
+
+    cfg = ModelConfig(widths=(4, 8, 8))
+
+    def forward(self, image: torch.Tensor) -> Prediction:
+        b, _, h, w = image.shape
+        logits = torch.full((b, 1, h, w), -10.0)
+        logits[..., 4:10, 4:10] = 10.0
+        opaque = torch.full((b, 1, h, w), 0.9)  # above invert_max_alpha: Telea fills the spot
+        return Prediction(logits, opaque, torch.zeros(b, 3, h, w), image)
+
+
+def test_validation_scores_each_gate_and_its_worst_crop():
+    clean = photo(24, 24)  # a textured photo without a mark: the spot is a false detection
+    batch = {
+        "watermarked": torch.from_numpy(clean).permute(2, 0, 1)[None].float() / 255,
+        "mask": torch.zeros(1, 1, 24, 24),
+    }
+    batch["clean"] = batch["watermarked"]
+    strict = PipelineConfig(min_cluster_pixels=100)  # the 36-pixel spot is dropped
+    scores = validation_scores(SpotModel(), batch, {"served": strict, "loose": PipelineConfig()})
+    assert scores["served"] == {"psnr": 100.0, "mask_f1": 1.0, "worst_db": 0.0}
+    loose = scores["loose"]
+    assert loose["psnr"] < 60 and loose["worst_db"] == pytest.approx(loose["psnr"] - 100.0)
+    assert loose["mask_f1"] == 0.0  # flagged pixels, none of them a mark
 
 
 def test_train_checkpoints_and_resumes(tmp_path, photos, assets, capsys):
