@@ -43,6 +43,8 @@ from training.model import WatermarkRemover, fold_batch_norms, predict
 from training.restorer import restore
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+# How detection combines the image's maps with its mirror image's (EngineConfig.mirror_views).
+MIRROR_VIEWS = ("off", "mean", "min")
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,17 @@ class EngineConfig:
     # The learned restorer restores given masks (the API's mask part, the evaluation's true
     # masks); with this, the detected regions too, else Telea fills them.
     restore_detected: bool = False
+    # The network also sees the image mirrored left to right, and the watermark probability is
+    # the mean ("mean") or the lesser ("min") of the two views' (alpha and colour: the mean):
+    # a mark looks like a mark both ways round, while the network's false detections on a
+    # photo's own shapes are less consistent. Detection takes twice as long; "off": one view.
+    mirror_views: str = "off"
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}: {self.precision}")
+        if self.mirror_views not in MIRROR_VIEWS:
+            raise ValueError(f"mirror_views must be one of {MIRROR_VIEWS}: {self.mirror_views}")
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> EngineConfig:
@@ -90,6 +99,15 @@ def forward_groups(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]
                 continue
         groups.append([i])
     return groups
+
+
+def combine_views(maps: torch.Tensor, mirrored: torch.Tensor, how: str) -> torch.Tensor:
+    """Detection maps (B, 5, H, W) of an image and of its mirror image (flipped back): the
+    probability by ``how`` ("mean" or "min"), alpha and colour by their mean."""
+    both = (maps + mirrored) / 2
+    if how == "min":
+        both[:, :1] = torch.minimum(maps[:, :1], mirrored[:, :1])
+    return both
 
 
 def to_pixels(image: torch.Tensor) -> np.ndarray:
@@ -187,7 +205,13 @@ class Engine:
         dtype = PRECISIONS[self.cfg.precision]
         with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
             pred = predict(self.model, batch)
-        return torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float()
+            maps = torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float()
+            if self.cfg.mirror_views == "off":
+                return maps
+            # One view at a time: a forward never holds more than max_forward_pixels.
+            pred = predict(self.model, batch.flip(-1))
+        mirrored = torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float().flip(-1)
+        return combine_views(maps, mirrored, self.cfg.mirror_views)
 
     def whole(self, images: list[torch.Tensor]) -> list[torch.Tensor]:
         """Detection maps (5, H, W) of each (3, H, W) image run whole; images are grouped into

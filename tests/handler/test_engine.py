@@ -68,6 +68,21 @@ def grown(mask: np.ndarray, pixels: int) -> np.ndarray:
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision"):
         EngineConfig(precision="int3")
+    with pytest.raises(ValueError, match="mirror_views"):
+        EngineConfig(mirror_views="max")
+
+
+def test_mirror_views_combine_the_image_and_its_mirror_image():
+    image = torch.from_numpy(photo(32, 48)).permute(2, 0, 1)[None].float() / 255
+    one = Engine(tiny_model(), CPU, EngineConfig(precision="float32"))
+    maps, mirrored = one.network(image), one.network(image.flip(-1)).flip(-1)
+    assert not torch.allclose(maps, mirrored, atol=1e-3)  # a random network is not symmetric
+    for how in ("mean", "min"):
+        both = Engine(tiny_model(), CPU, EngineConfig(precision="float32", mirror_views=how))
+        result = both.network(image)
+        assert torch.allclose(result[:, 1:], (maps[:, 1:] + mirrored[:, 1:]) / 2, atol=1e-5)
+        pick = torch.minimum if how == "min" else lambda a, b: (a + b) / 2
+        assert torch.allclose(result[:, :1], pick(maps[:, :1], mirrored[:, :1]), atol=1e-5)
 
 
 def test_settings_reach_each_config():
