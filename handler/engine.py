@@ -37,6 +37,7 @@ from handler.regions import (
     find_tiles,
     fuse_coarse,
     window_coverage,
+    within_footprint,
 )
 from handler.settings import own_settings
 from training.model import WatermarkRemover, fold_batch_norms, predict
@@ -258,6 +259,11 @@ class Engine:
         for k in searched:
             _, height, width = images[k].shape
             maps = fine.get(k, images[k].new_zeros(5, height, width))
+            if self.regions.footprint_margin is not None and k in fine:
+                maps = within_footprint(
+                    maps, coarse[k][0], self.regions.candidate_threshold,
+                    self.regions.footprint_margin,
+                )  # fmt: skip
             if self.regions.coarse_regions:
                 kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.coarse_gate)
                 if kept.any():

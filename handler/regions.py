@@ -47,6 +47,10 @@ class RegionConfig:
     # ... each kept only when its mean probability there is at least this: the reduced copy
     # blurs texture into mark-like blobs, so its regions must be surer than a window's.
     coarse_region_confidence: float = 0.9
+    # With a value, a full-resolution window's probability counts only within this many
+    # full-resolution pixels of the reduced copy's candidate pixels (above
+    # candidate_threshold): both looks must agree. None: anywhere in the detected tiles.
+    footprint_margin: int | None = None
 
     @property
     def window(self) -> int:
@@ -185,6 +189,20 @@ def fuse_coarse(
     probability = torch.maximum(fine[:1], up[:1])
     rest = torch.where(covered.to(fine.device), fine[1:], up[1:])
     return torch.cat([probability, rest])
+
+
+def within_footprint(
+    fine: torch.Tensor, coarse_probability: torch.Tensor, threshold: float, margin: int
+) -> torch.Tensor:
+    """Full-resolution maps (C, H, W) whose probability (channel 0) is zeroed more than
+    ``margin`` pixels from every reduced-copy pixel of ``coarse_probability`` (h, w) above
+    ``threshold``: a window's detections where the reduced copy saw nothing are dropped."""
+    size = fine.shape[1:]
+    seen = (coarse_probability > threshold).to(fine.dtype)[None, None]
+    footprint = F.interpolate(seen, size=size, mode="nearest")
+    if margin > 0:
+        footprint = F.max_pool2d(footprint, 2 * margin + 1, stride=1, padding=margin)
+    return torch.cat([fine[:1] * footprint[0].to(fine.device), fine[1:]])
 
 
 def find_tiles(

@@ -20,8 +20,8 @@ photo), leave no style below its input at full resolution, no full-size photo mo
 ``max_photo_loss_db`` below it and no crop more than ``max_crop_loss_db`` ("never worse than
 the input", photo by photo: a style's mean hid a held-out wallpaper whose own icons were
 inpainted, -5.4 dB, and the 256 mean a crop of another whose icons were, -16 dB), and change no
-more than ``max_outside_pixels`` pixels of any full-size photo in patches away from its mark (a
-small icon of a wallpaper inpainted away costs its photo 0.00 dB). When none
+more than ``max_outside_pixels`` pixels of any full-size photo or crop in patches away from its
+mark (a small icon of a wallpaper inpainted away costs its photo 0.00 dB). When none
 passes, none is chosen and the command exits 1: the checkpoint is not fit to serve with any
 gate tried.
 
@@ -169,6 +169,7 @@ def score(engine: Engine, sets: MarkedSets) -> dict[str, Any]:
         "full_worst_photo": full["worst_gain"],
         "full_tile_share": full["tile_share"],
         "full_outside": full["worst_outside"],
+        "crop_outside": crops["worst_outside"],
         "clean_flagged": clean["mask_coverage"],
         "clean_full_flagged": clean_full["worst_mask_coverage"],
     }
@@ -183,13 +184,14 @@ class Limits:
     max_clean_flagged: float
     max_photo_loss_db: float
     max_crop_loss_db: float
-    # Pixels one full-size marked photo may have changed away from its mark.
+    # Pixels one marked image (a full-size photo, a crop) may have changed away from its mark.
     max_outside_pixels: int
 
 
 def passes(row: dict[str, Any], limits: Limits) -> bool:
     """Flags few enough clean pixels, on crops and on each whole photo; no style is worse than
-    its input at full size, and no full-size photo or crop more than its limit."""
+    its input at full size, no full-size photo or crop more than its limit, and no full-size
+    photo or crop has more than its limit changed away from its mark."""
     return (
         row["clean_flagged"] <= limits.max_clean_flagged
         and row["clean_full_flagged"] <= limits.max_clean_flagged
@@ -197,6 +199,7 @@ def passes(row: dict[str, Any], limits: Limits) -> bool:
         and row["full_worst_photo"] >= -limits.max_photo_loss_db
         and row["worst_crop"] >= -limits.max_crop_loss_db
         and row["full_outside"] <= limits.max_outside_pixels
+        and row["crop_outside"] <= limits.max_outside_pixels
     )
 
 
@@ -214,12 +217,15 @@ class SharedForwards(Engine):
     """An engine that remembers its network's forwards in ``forwards``, shared by every
     candidate: a gate changes what happens after the network, never what it is given, so
     candidates after the first only decide and restore regions. (A candidate_threshold sends
-    other tiles to full size: their forwards are new, the rest still shared.)"""
+    other tiles to full size: their forwards are new, the rest still shared.) The engine's own
+    settings are part of the key: mirror_views or precision change what a forward returns."""
 
     forwards: dict[bytes, torch.Tensor]
 
     def network(self, batch: torch.Tensor) -> torch.Tensor:
-        key = hashlib.blake2b(batch.cpu().numpy().tobytes(), digest_size=16).digest()
+        digest = hashlib.blake2b(repr(self.cfg).encode(), digest_size=16)
+        digest.update(batch.cpu().numpy().tobytes())
+        key = digest.digest()
         if key not in self.forwards:
             self.forwards[key] = super().network(batch)
         return self.forwards[key]
@@ -255,8 +261,9 @@ def table(rows: Sequence[dict[str, Any]], limits: Limits, header: bool = True) -
         lines += [
             "| gate | gain | F1 | worst crop | full-res gain | worst full-res style "
             "| worst full-res photo | changed outside the mark, worst full-size photo "
+            "| changed outside the mark, worst crop "
             "| full-size tiles | clean flagged | unmarked whole photo flagged | passes |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
     for row in rows:
         gate = ", ".join(f"{key} {value}" for key, value in row["gate"].items())
@@ -265,7 +272,7 @@ def table(rows: Sequence[dict[str, Any]], limits: Limits, header: bool = True) -
             f"| {gate} | {row['gain']:+.2f} | {row['f1']:.3f} | {row['worst_crop']:+.2f} "
             f"| {row['full_gain']:+.2f} "
             f"| {worst} {row['full_per_style'][worst]:+.2f} | {row['full_worst_photo']:+.2f} "
-            f"| {row['full_outside']:,} px "
+            f"| {row['full_outside']:,} px | {row['crop_outside']:,} px "
             f"| {row.get('full_tile_share', math.nan):.0%} | {100 * row['clean_flagged']:.2f}% "
             f"| {100 * row['clean_full_flagged']:.2f}% "
             f"| {'yes' if passes(row, limits) else 'no'} |"

@@ -3,6 +3,8 @@ may change, with a tiny random model and with a stand-in network whose detection
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -83,6 +85,30 @@ def test_mirror_views_combine_the_image_and_its_mirror_image():
         assert torch.allclose(result[:, 1:], (maps[:, 1:] + mirrored[:, 1:]) / 2, atol=1e-5)
         pick = torch.minimum if how == "min" else lambda a, b: (a + b) / 2
         assert torch.allclose(result[:, :1], pick(maps[:, :1], mirrored[:, :1]), atol=1e-5)
+
+
+@pytest.mark.parametrize(("margin", "found"), [(None, (True, True)), (4, (True, False))])
+def test_footprint_margin_keeps_only_what_the_reduced_copy_saw(margin, found):
+    clean = photo(*LARGE, "skimage-gravel")
+    marks = np.zeros(LARGE, dtype=bool)
+    marks[8:20, 8:40] = True  # both marks in the top-left tile, 20 pixels apart
+    marks[40:56, 36:60] = True
+    marked = clean.copy()
+    marked[marks] = np.round(clean[marks] * 0.5 + 255 * np.array(MAGENTA) * 0.5)
+    engine = stub_engine(SEARCH, replace(TILES, footprint_margin=margin))
+    whole = engine.whole
+
+    def blind_to_the_second(images: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The reduced copy's maps with nothing found below its 12th row (the second mark)."""
+        maps = whole(images)
+        for m in maps:
+            m[0, 12:] = 0
+        return maps
+
+    engine.whole = blind_to_the_second  # type: ignore[method-assign]
+    [result] = engine.clean([marked])
+    assert result.tiles == [(0, 0)]
+    assert (result.mask[8:20, 8:40].all(), result.mask[40:56, 36:60].any()) == found
 
 
 def test_settings_reach_each_config():

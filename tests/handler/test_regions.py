@@ -17,6 +17,7 @@ from handler.regions import (
     tile_origins,
     window,
     window_coverage,
+    within_footprint,
 )
 
 CFG = RegionConfig(tile=16, margin=4, tile_batch=3)
@@ -157,6 +158,19 @@ def test_window_coverage_is_the_union_of_windows_inside_the_image():
     assert covered.shape == (1, 40, 40)
     assert covered[0, :20, :20].all() and not covered[0, :12, 20:].any()  # first window
     assert covered[0, 12:36, 20:40].all() and not covered[0, 36:].any()  # second, cut at edge
+
+
+def test_within_footprint_drops_fine_detections_the_reduced_copy_did_not_see():
+    fine = torch.ones(5, 16, 16)  # the windows are sure of every pixel
+    coarse = torch.zeros(4, 4)
+    coarse[0, 0] = 0.6  # the reduced copy saw its top-left corner only: pixels 0-3
+    for margin, reach in ((0, 4), (2, 6)):
+        kept = within_footprint(fine, coarse, threshold=0.5, margin=margin)
+        expected = torch.zeros(16, 16)
+        expected[:reach, :reach] = 1
+        assert torch.equal(kept[0], expected), margin
+        assert torch.equal(kept[1:], fine[1:])  # alpha and colour untouched
+    assert not within_footprint(fine, coarse, threshold=0.7, margin=8)[0].any()
 
 
 def test_fuse_coarse_adds_kept_coarse_regions_and_keeps_fine_maps_where_windows_reached():

@@ -38,7 +38,7 @@ LIMIT = Limits(
 def row(
     gain: float, flagged: float, worst_full: float, name: str,
     worst_photo: float = 0.0, whole_flagged: float = 0.0, worst_crop: float = 0.0,
-    outside: int = 0,
+    outside: int = 0, crop_outside: int = 0,
 ) -> dict:  # fmt: skip
     return {
         "gate": {"name": name},
@@ -52,6 +52,7 @@ def row(
         "clean_flagged": flagged,
         "clean_full_flagged": whole_flagged,
         "full_outside": outside,
+        "crop_outside": crop_outside,
     }
 
 
@@ -72,6 +73,7 @@ def test_one_harmed_photo_fails_a_gate_that_every_mean_passes():
         row(2.8, 0.0005, 0.5, "an unmarked wallpaper's icons flagged", whole_flagged=0.02),
         row(2.9, 0.0005, 0.5, "an icon wallpaper crop damaged", worst_crop=-16.0),
         row(2.7, 0.0005, 0.5, "a wallpaper's own icon inpainted away", outside=407),
+        row(2.6, 0.0005, 0.5, "an icon inpainted in a crop, 2.85 dB", crop_outside=859),
         row(2.0, 0.0005, 0.5, "chosen", worst_photo=-0.05, whole_flagged=0.0009, worst_crop=-2.5),
     ]
     assert choose(rows, LIMIT)["gate"] == {"name": "chosen"}
@@ -133,7 +135,7 @@ def test_a_real_model_is_scored_on_every_candidate(sets):
     assert scored["gain"] == 0.0 and scored["full_gain"] == 0.0
     assert scored["full_worst_photo"] == 0.0 and scored["worst_crop"] == 0.0
     assert scored["clean_flagged"] == 0.0 and scored["clean_full_flagged"] == 0.0
-    assert scored["full_outside"] == 0
+    assert scored["full_outside"] == 0 and scored["crop_outside"] == 0
     assert set(scored["per_style"]) <= {"text", "logo", "grid", "centre", "corner"}
     assert result["chosen"] == {"region_confidence": 0.5, "seed_threshold": 1.01}
     # A gate every region passes: every clean pixel is flagged, and F1 is the marks' share.
@@ -195,6 +197,12 @@ def test_candidates_share_forwards_and_score_as_if_alone(sets, monkeypatch):
     assert together == alone
     # Each search alone ran every forward; together, the second candidate ran none of its own.
     assert forwards_together > 0 and len(calls) - forwards_together == 2 * forwards_together
+    # A setting that changes the forwards themselves (mirror_views) shares none of them.
+    before = len(calls)
+    mirrored = {**grid, "seed_threshold": [0.3], "mirror_views": ["off", "mean"]}
+    rows = search(model, sets, serving, mirrored, LIMIT)["candidates"]
+    assert len(calls) - before == 2 * forwards_together
+    assert {**rows[0], "gate": None} == {**alone[0], "gate": None}
 
 
 def test_the_served_gate_is_the_one_the_committed_search_chose():
