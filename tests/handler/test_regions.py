@@ -8,6 +8,7 @@ import torch
 from handler.regions import (
     RegionConfig,
     detect_windows,
+    dilate,
     feather,
     find_tiles,
     fuse_coarse,
@@ -158,6 +159,16 @@ def test_window_coverage_is_the_union_of_windows_inside_the_image():
     assert covered.shape == (1, 40, 40)
     assert covered[0, :20, :20].all() and not covered[0, :12, 20:].any()  # first window
     assert covered[0, 12:36, 20:40].all() and not covered[0, 36:].any()  # second, cut at edge
+
+
+def test_dilate_matches_a_square_max_pool_at_the_edges_too():
+    mask = torch.rand(37, 53, generator=torch.Generator().manual_seed(0)) > 0.97
+    mask[0, 0] = mask[-1, -1] = True
+    for margin in (1, 4, 16):
+        pooled = torch.nn.functional.max_pool2d(
+            mask[None, None].float(), 2 * margin + 1, stride=1, padding=margin
+        )[0, 0]
+        assert torch.equal(dilate(mask, margin), pooled > 0), margin
 
 
 def test_within_footprint_drops_fine_detections_the_reduced_copy_did_not_see():
