@@ -101,7 +101,7 @@ def test_two_processes_end_with_the_same_weights_and_resume(tmp_path):
     assert last["step"] == 2
     assert_same(last["model"], ranks[0]["model"])
     assert json.loads((tmp_path / "live" / "metrics.json").read_text())["step"] == 2
-    assert stdout.count("step 0: val PSNR") == 1, "one process reports"
+    assert stdout.count("step 0: val served PSNR") == 1, "one process reports"
 
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     params["train"]["steps"] = 3
