@@ -35,9 +35,9 @@ from handler.regions import (
     RegionConfig,
     detect_windows,
     find_tiles,
+    footprint,
     fuse_coarse,
     window_coverage,
-    within_footprint,
 )
 from handler.settings import own_settings
 from training.model import WatermarkRemover, fold_batch_norms, predict
@@ -260,10 +260,13 @@ class Engine:
             _, height, width = images[k].shape
             maps = fine.get(k, images[k].new_zeros(5, height, width))
             if self.regions.footprint_margin is not None and k in fine:
-                maps = within_footprint(
-                    maps, coarse[k][0], self.regions.candidate_threshold,
+                # In place: a copy of the five full-size maps is 335 MB at 16 megapixels.
+                maps[0] *= footprint(
+                    coarse[k][0],
+                    (height, width),
+                    self.regions.candidate_threshold,
                     self.regions.footprint_margin,
-                )  # fmt: skip
+                ).to(maps.device)
             if self.regions.coarse_regions:
                 kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.coarse_gate)
                 if kept.any():

@@ -191,18 +191,15 @@ def fuse_coarse(
     return torch.cat([probability, rest])
 
 
-def within_footprint(
-    fine: torch.Tensor, coarse_probability: torch.Tensor, threshold: float, margin: int
+def footprint(
+    coarse_probability: torch.Tensor, size: tuple[int, int], threshold: float, margin: int
 ) -> torch.Tensor:
-    """Full-resolution maps (C, H, W) whose probability (channel 0) is zeroed more than
-    ``margin`` pixels from every reduced-copy pixel of ``coarse_probability`` (h, w) above
-    ``threshold``: a window's detections where the reduced copy saw nothing are dropped."""
-    size = fine.shape[1:]
+    """(H, W) bool at full resolution ``size``: within ``margin`` pixels of a reduced-copy pixel
+    of ``coarse_probability`` (h, w) above ``threshold``. A window's detections outside it are
+    ones the reduced copy did not see."""
     seen = (coarse_probability > threshold).to(torch.float32)[None, None]
-    footprint = F.interpolate(seen, size=size, mode="nearest")[0, 0] > 0
-    if margin > 0:
-        footprint = dilate(footprint, margin)
-    return torch.cat([fine[:1] * footprint.to(device=fine.device, dtype=fine.dtype), fine[1:]])
+    near = F.interpolate(seen, size=size, mode="nearest")[0, 0] > 0
+    return dilate(near, margin) if margin > 0 else near
 
 
 def dilate(mask: torch.Tensor, margin: int) -> torch.Tensor:
@@ -210,10 +207,13 @@ def dilate(mask: torch.Tensor, margin: int) -> torch.Tensor:
     image, linear in the pixels whatever the margin (max_pool2d's cost grows with the kernel's
     area: 8 s for a 12-megapixel photo at margin 16, against 0.3 s this way)."""
     k = 2 * margin + 1
-    # int32 counts stay exact at any size the gateway accepts (float32 stops at 2**24).
+    # int32 counts stay exact at any size the gateway accepts (float32 stops at 2**24); summed
+    # in place, so a 16-megapixel photo holds two int32 copies at a time, not six.
     counts = F.pad(mask.to(torch.int32), (margin + 1, margin, margin + 1, margin))
-    counts = counts.cumsum(0).cumsum(1)
-    box = counts[k:, k:] - counts[:-k, k:] - counts[k:, :-k] + counts[:-k, :-k]
+    counts.cumsum_(0).cumsum_(1)
+    box = counts[k:, k:] - counts[:-k, k:]
+    box -= counts[k:, :-k]
+    box += counts[:-k, :-k]
     return box > 0
 
 

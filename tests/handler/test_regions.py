@@ -11,6 +11,7 @@ from handler.regions import (
     dilate,
     feather,
     find_tiles,
+    footprint,
     fuse_coarse,
     marked_tiles,
     reduce,
@@ -18,7 +19,6 @@ from handler.regions import (
     tile_origins,
     window,
     window_coverage,
-    within_footprint,
 )
 
 CFG = RegionConfig(tile=16, margin=4, tile_batch=3)
@@ -171,17 +171,14 @@ def test_dilate_matches_a_square_max_pool_at_the_edges_too():
         assert torch.equal(dilate(mask, margin), pooled > 0), margin
 
 
-def test_within_footprint_drops_fine_detections_the_reduced_copy_did_not_see():
-    fine = torch.ones(5, 16, 16)  # the windows are sure of every pixel
+def test_footprint_reaches_margin_pixels_past_what_the_reduced_copy_saw():
     coarse = torch.zeros(4, 4)
-    coarse[0, 0] = 0.6  # the reduced copy saw its top-left corner only: pixels 0-3
+    coarse[0, 0] = 0.6  # the reduced copy saw its top-left corner only: pixels 0-3 of 16
     for margin, reach in ((0, 4), (2, 6)):
-        kept = within_footprint(fine, coarse, threshold=0.5, margin=margin)
-        expected = torch.zeros(16, 16)
-        expected[:reach, :reach] = 1
-        assert torch.equal(kept[0], expected), margin
-        assert torch.equal(kept[1:], fine[1:])  # alpha and colour untouched
-    assert not within_footprint(fine, coarse, threshold=0.7, margin=8)[0].any()
+        expected = torch.zeros(16, 16, dtype=torch.bool)
+        expected[:reach, :reach] = True
+        assert torch.equal(footprint(coarse, (16, 16), threshold=0.5, margin=margin), expected)
+    assert not footprint(coarse, (16, 16), threshold=0.7, margin=8).any()
 
 
 def test_fuse_coarse_adds_kept_coarse_regions_and_keeps_fine_maps_where_windows_reached():
