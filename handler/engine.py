@@ -116,13 +116,15 @@ def to_pixels(image: torch.Tensor) -> np.ndarray:
     return image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def to_detection(maps: torch.Tensor) -> Detection:
-    """Maps (5, H, W): probability, alpha, colour -> numpy float32 on the CPU."""
+def to_detection(maps: torch.Tensor, examined: int | None = None) -> Detection:
+    """Maps (5, H, W): probability, alpha, colour -> numpy float32 on the CPU; ``examined``:
+    the pixels the network saw at full resolution (None: all)."""
     maps = maps.float().cpu()
     return Detection(
         probability=maps[0].numpy(),
         alpha=maps[1].numpy(),
         colour=maps[2:5].permute(1, 2, 0).contiguous().numpy(),
+        examined=examined,
     )
 
 
@@ -139,9 +141,10 @@ class Engine:
         self.cfg = cfg or EngineConfig()
         self.regions = regions or RegionConfig()
         self.pipeline = pipeline or PipelineConfig()
-        # Regions decided on the reduced copy: the same gate, with a surer mean.
+        # Regions decided on the reduced copy: the same gate, with a surer mean, and without the
+        # busy-photo rule (coarse_region_confidence was chosen without it).
         self.coarse_gate = replace(
-            self.pipeline, region_confidence=self.regions.coarse_region_confidence
+            self.pipeline, region_confidence=self.regions.coarse_region_confidence, busy_regions=0
         )
         self.device = device
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
@@ -267,12 +270,15 @@ class Engine:
                     self.regions.candidate_threshold,
                     self.regions.footprint_margin,
                 ).to(maps.device)
+            covered = window_coverage(height, width, tiles[k], self.regions)
             if self.regions.coarse_regions:
                 kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.coarse_gate)
                 if kept.any():
-                    covered = window_coverage(height, width, tiles[k], self.regions)
                     maps = fuse_coarse(maps, covered, coarse[k], torch.from_numpy(kept))
-            results[k] = (to_detection(maps), tiles[k])
+            # The busy-photo rule counts unsure regions per pixel the windows saw; a photo with
+            # no window has only the reduced copy's kept regions, none unsure.
+            examined = int(covered.sum()) or height * width
+            results[k] = (to_detection(maps, examined), tiles[k])
         return [results[k] for k in range(len(images))]
 
     def clean(
@@ -298,7 +304,7 @@ class Engine:
                 output, mask = remove_watermark(image, detection, self.pipeline, given, learned)
             else:
                 output = image
-                mask = decide_regions(detection.probability, self.pipeline)
+                mask = decide_regions(detection.probability, self.pipeline, detection.examined)
             cleaned.append(Cleaned(output, mask, tiles))
         return cleaned
 

@@ -8,7 +8,11 @@ Everything after that is here, in three stages that evaluation measures one by o
    network is sure of them (hysteresis: a seed pixel above ``seed_threshold``, a mean above
    ``region_confidence``, at least ``min_region_pixels``), then widened by ``grow_pixels`` to
    take in the faint anti-aliased edge of the mark. A region the network is unsure of is left
-   as it came in: a remover that damages a photo is worse than none.
+   as it came in: a remover that damages a photo is worse than none. On a *busy* photo, one
+   where the network is unsure of many places (more than ``busy_regions`` candidate regions it
+   does not keep per 256x256 pixels it examined: a wallpaper of icons, a pattern of glyph-like
+   shapes), a region must be surer still (``busy_region_confidence``): there the photo's own
+   content looks like marks to the network.
 2. *restore* (``restore_regions``): with a learned restorer (training/restorer.py: it sees the
    photo, the mask and Telea's fill, and corrects the fill), that;
    without one, the classical floor: inside the mask, invert the blend where the mark is
@@ -36,6 +40,9 @@ from handler.settings import own_settings
 
 # 8-connectivity: the strokes of a rotated glyph touch at corners.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
+# busy_regions counts unsure regions per this many pixels: the 256x256 crops the network is
+# trained and validated on.
+BUSY_AREA = 256 * 256
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,12 @@ class PipelineConfig:
     min_cluster_pixels: int = 0
     cluster_margin: int = 8
     grow_pixels: int = 1  # kept regions widened by this many pixels
+    # A photo with more than busy_regions unsure regions (candidates of busy_min_pixels or more
+    # that the gate above does not keep) per BUSY_AREA pixels examined is busy, and its regions
+    # need a mean of busy_region_confidence; 0 turns the rule off.
+    busy_regions: float = 0.0
+    busy_region_confidence: float = 0.95
+    busy_min_pixels: int = 20
     # The blend is inverted where alpha is below this (above, inversion amplifies noise); 0 turns
     # inversion off and Telea fills every region.
     invert_max_alpha: float = 0.7
@@ -69,6 +82,8 @@ class Detection:
     probability: np.ndarray  # (H, W) float32 in [0, 1]: the pixel belongs to a watermark
     alpha: np.ndarray  # (H, W) float32 in [0, max_alpha]: the mark's opacity
     colour: np.ndarray  # (H, W, 3) float32 in [0, 1]: the mark's colour
+    # Pixels the network looked at at full resolution (a large photo's windows), None: all.
+    examined: int | None = None
 
 
 # A learned restoration given a mask: (photo window (h, w, 3) uint8, Telea's fill of the mask
@@ -77,8 +92,11 @@ class Detection:
 Restorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
-def decide_regions(probability: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
-    """The final watermark mask, (H, W) bool, from a probability map (H, W) in [0, 1]."""
+def decide_regions(
+    probability: np.ndarray, cfg: PipelineConfig, examined: int | None = None
+) -> np.ndarray:
+    """The final watermark mask, (H, W) bool, from a probability map (H, W) in [0, 1] that the
+    network computed over ``examined`` of its pixels (None: all of them)."""
     candidate = probability > cfg.mask_threshold
     labels, count = ndimage.label(candidate, structure=CONNECTIVITY)
     if count == 0:
@@ -91,8 +109,13 @@ def decide_regions(probability: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
     mean = total / np.maximum(size, 1)
     seeded = np.zeros(count + 1, dtype=bool)
     seeded[labels[probability >= cfg.seed_threshold]] = True
+    seeded[0] = False  # the background
     keep = seeded & (mean >= cfg.region_confidence) & (size >= cfg.min_region_pixels)
-    keep[0] = False  # the background
+    if cfg.busy_regions > 0:
+        unsure = int(np.count_nonzero(~keep[1:] & (size[1:] >= cfg.busy_min_pixels)))
+        area = probability.size if examined is None else examined
+        if unsure > cfg.busy_regions * area / BUSY_AREA:
+            keep &= mean >= cfg.busy_region_confidence
     mask: np.ndarray = keep[labels]
     if cfg.min_cluster_pixels > 0 and mask.any():
         mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
@@ -206,7 +229,10 @@ def remove_watermark(
     ``given_mask`` (H, W) bool, a person's or an evaluation's, replaces the decided regions:
     restoration then runs on exactly those pixels, by ``learned`` when given.
     """
-    mask = decide_regions(detection.probability, cfg) if given_mask is None else given_mask
+    if given_mask is None:
+        mask = decide_regions(detection.probability, cfg, detection.examined)
+    else:
+        mask = given_mask
     if not mask.any():
         return image, mask
     return restore_regions(image, mask, detection, cfg, learned), mask

@@ -197,6 +197,8 @@ def test_coarse_to_fine_detection_matches_the_whole_image_where_windows_cover():
     [(expected, none)] = whole.detect([whole.tensor(image)])
     [(found, tiles)] = tiled.detect([tiled.tensor(image)])
     assert none is None and tiles == tile_origins(*LARGE, 64)
+    # The busy-photo rule's area: every pixel a window saw (here all), None for a whole image.
+    assert found.examined == LARGE[0] * LARGE[1] and expected.examined is None
     inner = (slice(8, -8), slice(8, -8))
     for name in ("probability", "alpha", "colour"):
         a, b = getattr(found, name), getattr(expected, name)
@@ -217,7 +219,11 @@ def test_bfloat16_detection_is_close_to_float32():
 
 
 def test_regions_of_the_reduced_copy_need_the_surer_coarse_mean():
-    engine = Engine(tiny_model(), CPU, SEARCH, RegionConfig(coarse_region_confidence=0.93))
+    engine = Engine(
+        tiny_model(), CPU, SEARCH, RegionConfig(coarse_region_confidence=0.93),
+        PipelineConfig(busy_regions=1.0),
+    )  # fmt: skip
+    assert engine.coarse_gate.busy_regions == 0  # the busy rule is for the tiles' gate only
     probability = np.zeros((32, 32), dtype=np.float32)
     probability[8:20, 8:20] = 0.9  # a blob the tiles' gate keeps at seed 0.9 / mean 0.8
     probability[12, 12] = 0.95

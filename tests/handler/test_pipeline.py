@@ -118,6 +118,47 @@ def test_small_isolated_clusters_are_dropped_and_a_word_of_small_glyphs_is_kept(
     assert not decide_regions(probability, replace(cfg, cluster_margin=2)).any()
 
 
+def busy_photo(unsure: int) -> np.ndarray:
+    """A 128x128 probability map: one mark the loose gate keeps (mean 0.9, a 0.97 seed) and
+    ``unsure`` 5x5 regions it does not (mean 0.7), the network half-firing on the photo."""
+    probability = np.zeros((128, 128), dtype=np.float32)
+    probability[10:20, 10:40] = 0.9
+    probability[15, 20] = 0.97
+    for k in range(unsure):
+        top, left = 40 + 12 * (k // 8), 10 + 12 * (k % 8)
+        probability[top : top + 5, left : left + 5] = 0.7
+    return probability
+
+
+BUSY = PipelineConfig(
+    seed_threshold=0.95, region_confidence=0.88, busy_regions=2.0, busy_region_confidence=0.92,
+    busy_min_pixels=20, grow_pixels=0,
+)  # fmt: skip
+
+
+def test_on_a_busy_photo_regions_need_the_busy_confidence():
+    # 128x128 is a quarter of BUSY_AREA: up to 0.5 unsure regions are quiet, one is busy.
+    mark = busy_photo(0) > 0.8
+    assert np.array_equal(decide_regions(busy_photo(0), BUSY), mark)
+    assert not decide_regions(busy_photo(1), BUSY).any()
+    # Off, or with a mark sure enough for a busy photo, the mark stays.
+    assert np.array_equal(decide_regions(busy_photo(10), replace(BUSY, busy_regions=0)), mark)
+    sure = busy_photo(10)
+    sure[mark] = 0.95
+    assert np.array_equal(decide_regions(sure, BUSY), mark)
+
+
+def test_the_busy_rule_counts_per_pixel_examined_and_ignores_specks():
+    # Six unsure regions: busy over the map's 16,384 pixels, quiet over a photo whose windows
+    # examined four 256x256 areas (up to eight allowed).
+    probability = busy_photo(6)
+    mark = busy_photo(0) > 0.8
+    assert not decide_regions(probability, BUSY).any()
+    assert np.array_equal(decide_regions(probability, BUSY, examined=4 * 256 * 256), mark)
+    # Unsure regions smaller than busy_min_pixels (25 here) do not count.
+    assert np.array_equal(decide_regions(probability, replace(BUSY, busy_min_pixels=26)), mark)
+
+
 def test_kept_regions_grow_by_grow_pixels():
     probability = np.zeros((30, 30), dtype=np.float32)
     probability[square(probability, 10, 10, 5)] = 0.9
