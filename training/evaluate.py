@@ -45,7 +45,13 @@ from training.examples import (
     random_crop,
     validation_examples,
 )
-from training.metrics import clean_photo_scores, image_scores, mask_scores, summarise
+from training.metrics import (
+    clean_photo_scores,
+    image_scores,
+    mask_scores,
+    removal_counts,
+    summarise,
+)
 from training.model import WatermarkRemover
 from training.model import predict as run_model
 from training.report import eval_table
@@ -92,10 +98,14 @@ def score_marked(
 
 def photo_losses(rows: dict[str, list[dict[str, float]]]) -> dict[str, float]:
     """Per photo, not per style: the smallest gain of clearmark over the input (dB, 0 when it
-    changed nothing) and how many photos came back worse than they went in. A style's mean can
-    hide one photo that lost several dB."""
+    changed nothing) and how many photos came back worse than they went in (a style's mean can
+    hide one photo that lost several dB); how many marks were removed whole, partly or left."""
     gains = [m["psnr"] - i["psnr"] for m, i in zip(rows["model"], rows["input"], strict=True)]
-    return {"worst_gain": float(min(gains)), "photos_worse": int(sum(g < 0 for g in gains))}
+    return {
+        "worst_gain": float(min(gains)),
+        "photos_worse": int(sum(g < 0 for g in gains)),
+        **removal_counts([m["recall"] for m in rows["model"]]),
+    }
 
 
 def style_indices(examples: Sequence[WatermarkedExample]) -> dict[str, list[int]]:

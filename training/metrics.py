@@ -7,6 +7,7 @@ Every function returns a plain float (or a dict of them) and rounds nothing.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from skimage.metrics import structural_similarity
@@ -20,6 +21,12 @@ PAPER_RMSE_SCALE = 256.0 / 255.0
 # perfect image cannot make a mean infinite. 100 dB is an MSE of 6.5e-6 in 0..255 units, far
 # beyond any real restoration, so the cap only ever touches exact copies.
 PSNR_CAP_DB = 100.0
+
+# A mark counts as removed whole when at least this share of its pixels was changed, as left
+# when less than REMOVAL_LEFT was; between the two it was partly removed, which a person sees
+# as a mark with holes ("(c) 2025 Studio" coming back as "(c) 2 5 Stu"), and PSNR counts as a gain.
+REMOVAL_WHOLE = 0.9
+REMOVAL_LEFT = 0.1
 
 
 def _squared_error(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -104,6 +111,15 @@ def mask_recall(predicted: np.ndarray, truth: np.ndarray) -> float:
     """Share of the marked pixels that are predicted; 1.0 when nothing is marked."""
     marked = int(truth.sum())
     return 1.0 if marked == 0 else float(np.logical_and(predicted, truth).sum() / marked)
+
+
+def removal_counts(recalls: Sequence[float]) -> dict[str, int]:
+    """How many marks were removed whole, partly or left, from the share of each mark's pixels
+    the remover changed (its mask recall)."""
+    shares = np.asarray(recalls, dtype=np.float64)
+    whole = int(np.count_nonzero(shares >= REMOVAL_WHOLE))
+    left = int(np.count_nonzero(shares < REMOVAL_LEFT))
+    return {"marks_whole": whole, "marks_partly": len(shares) - whole - left, "marks_left": left}
 
 
 def image_scores(

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from training.metrics import REMOVAL_LEFT, REMOVAL_WHOLE
+
 # Issue 10's targets on the held-out evaluation, everything as served.
 TARGETS = {
     "gap_closed": 0.5,  # share of the input -> Telea-with-the-true-mask PSNR gap, every style
@@ -94,8 +96,9 @@ def _ungated_lines(section: dict[str, Any], clean: dict[str, Any] | None) -> lis
 
 
 def _photo_lines(summary: dict[str, Any]) -> list[str]:
-    """Photo by photo, which marked photos came back worse than their input (evaluations from
-    before it was measured have no such line)."""
+    """Photo by photo, which marked photos came back worse than their input, and how many marks
+    were removed whole, partly or left (evaluations from before each was measured have no such
+    line)."""
     parts = []
     for name, key in (("256", "protocol_256"), ("full resolution", "full_resolution")):
         section = summary[key]
@@ -106,7 +109,22 @@ def _photo_lines(summary: dict[str, Any]) -> list[str]:
             )
     if not parts:
         return []
-    return ["Photos that came back worse than their input, " + "; ".join(parts) + ".", ""]
+    lines = ["Photos that came back worse than their input, " + "; ".join(parts) + ".", ""]
+    removed = []
+    for name, key in (("256", "protocol_256"), ("full resolution", "full_resolution")):
+        section = summary[key]
+        if "marks_whole" in section:
+            removed.append(
+                f"{name}: {section['marks_whole']} whole, {section['marks_partly']} partly, "
+                f"{section['marks_left']} left"
+            )
+    if removed:
+        lines += [
+            f"Marks removed whole (at least {REMOVAL_WHOLE:.0%} of their pixels changed), partly, "
+            f"or left (under {REMOVAL_LEFT:.0%}), " + "; ".join(removed) + ".",
+            "",
+        ]
+    return lines
 
 
 def _clean_full_lines(summary: dict[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ from training.metrics import (
     mask_recall,
     psnr,
     psnr_masked,
+    removal_counts,
     rmse,
     rmse_w,
     ssim,
@@ -113,6 +114,12 @@ def test_mask_f1_and_iou_of_hand_made_masks():
     assert mask_f1(truth, truth) == 1.0 and mask_iou(truth, truth) == 1.0
     assert mask_precision(predicted, truth) == pytest.approx(1 / 3)  # 1 of 3 predicted
     assert mask_recall(predicted, truth) == pytest.approx(1 / 2)  # 1 of 2 marked
+
+
+def test_removal_counts_split_marks_by_the_share_of_their_pixels_changed():
+    counts = removal_counts([1.0, 0.9, 0.89, 0.5, 0.1, 0.09, 0.0])
+    assert counts == {"marks_whole": 2, "marks_partly": 3, "marks_left": 2}
+    assert removal_counts([]) == {"marks_whole": 0, "marks_partly": 0, "marks_left": 0}
 
 
 def test_mask_f1_and_iou_with_empty_masks():

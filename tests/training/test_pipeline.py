@@ -304,11 +304,14 @@ def test_export_then_evaluate(tmp_path, photos, assets):
         assert 0 <= section["photos_worse"] <= section["examples"]
         # The worst photo is at most the mean.
         assert section["worst_gain"] <= section["psnr_gain"] + 1e-9
+        counts = [section[k] for k in ("marks_whole", "marks_partly", "marks_left")]
+        assert min(counts) >= 0 and sum(counts) == section["examples"]
     assert {"f1", "iou", "precision", "recall", "per_style"} == set(p256["ungated"])
     assert list(full["ungated"]["per_style"]) == list(STYLES[:2])  # the two styles it holds
     report = eval_table(summary)
     assert report.count("The detector alone") == 2  # at 256 and at full resolution
     assert "came back worse than their input" in report
+    assert f"256: {p256['marks_whole']} whole, {p256['marks_partly']} partly" in report
     assert "Watermark-free photos at full size" in report
     assert outputs[0].shape == (48, 48, 3) and masks[0].shape == (48, 48)
     assert example_grid(examples, outputs, masks).shape == (5 * 48, 4 * 48, 3)
