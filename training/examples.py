@@ -12,7 +12,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from training.synth import STYLES, MarkAssets, WatermarkedExample, add_watermark, unmarked
+from training.synth import (
+    STYLES,
+    MarkAssets,
+    WatermarkedExample,
+    add_watermark,
+    crossing_lines,
+    unmarked,
+)
 
 
 def random_crop(photo: np.ndarray, rng: np.random.Generator, size: int, scale: float) -> np.ndarray:
@@ -65,6 +72,7 @@ def training_examples(
     negatives: np.ndarray | None = None,
     negative_fraction: float = 0.0,
     photo_weights: np.ndarray | None = None,
+    crossing_fraction: float = 0.0,
 ) -> list[WatermarkedExample]:
     """Random augmented crops, each with marks sized as if on an image whose short side is drawn
     log-uniformly from ``mark_reference_sizes``: a crop is a window of a photo of any size, so
@@ -72,7 +80,9 @@ def training_examples(
     photo, a centred logo larger than the crop). A ``clean_fraction`` of them carry no mark, so
     the model learns to leave clean photos alone; of those, ``negative_fraction`` are hard
     negatives (training/negatives.py: (K, S, S, 3) crops a model fired on), turned at random.
-    Photos are drawn uniformly, or with ``photo_weights`` (sampling_weights) when given."""
+    Photos are drawn uniformly, or with ``photo_weights`` (sampling_weights) when given. A
+    ``crossing_fraction`` of the marked ones get thin lines of the photo under their mark
+    (synth.crossing_lines); at 0 the draws are those of a run without it."""
     low, high = mark_reference_sizes
     examples = []
     for _ in range(count):
@@ -86,7 +96,10 @@ def training_examples(
             examples.append(unmarked(crop, rng))
         else:
             reference = round(math.exp(rng.uniform(math.log(low), math.log(high))))
-            examples.append(add_watermark(crop, rng, assets, reference_size=reference))
+            example = add_watermark(crop, rng, assets, reference_size=reference)
+            if crossing_fraction > 0 and rng.random() < crossing_fraction:
+                example = crossing_lines(example, rng)
+            examples.append(example)
     return examples
 
 

@@ -22,7 +22,7 @@ import io
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -436,6 +436,51 @@ def add_watermark(
         alpha=alpha,
         colour=mark_rgb,
         style=style,
+    )
+
+
+def crossing_lines(
+    example: WatermarkedExample,
+    rng: np.random.Generator,
+    jpeg_probability: float = JPEG_PROBABILITY,
+) -> WatermarkedExample:
+    """``example`` with 1-3 thin lines of the photo's own (mostly light, sometimes glowing: line
+    art, light streaks, wires) drawn under its mark, each through one of the mark's pixels, and
+    the mark blended again over them. The lines belong to the clean photo, not to the mask: a
+    detector trained on it learns where a mark ends when photo strokes touch it (the evaluation's
+    line art and light streak, inpainted with the marks they touched, model/candidates/README.md).
+    """
+    if not example.mask.any():
+        return example
+    height, width = example.mask.shape
+    ys, xs = np.nonzero(example.mask)
+    s = 4  # supersampled, as training/graphics.py draws: anti-aliased edges
+    clean = example.clean.astype(np.float32) / 255
+    for _ in range(int(rng.integers(1, 4))):
+        coverage = Image.new("L", (width * s, height * s), 0)
+        k = int(rng.integers(len(ys)))
+        cx, cy = (xs[k] + 0.5) * s, (ys[k] + 0.5) * s
+        length = rng.uniform(0.3, 1.5) * max(height, width) * s
+        angle, bend = rng.uniform(0, 2 * math.pi), rng.uniform(-0.6, 0.6)
+        points = []
+        for i in range(25):
+            u = i / 24 - 0.5
+            a = angle + bend * u * math.pi
+            points.append((cx + length * u * math.cos(a), cy + length * u * math.sin(a)))
+        ImageDraw.Draw(coverage).line(points, fill=255, width=max(1, int(rng.uniform(0.7, 3) * s)))
+        cov = np.asarray(coverage.resize((width, height), Image.Resampling.BOX), np.float32) / 255
+        if rng.random() < 0.3:  # a glowing streak
+            cov = np.maximum(cov, gaussian_filter(cov, rng.uniform(1, 3)) * 0.8)
+        light = rng.random() < 0.7
+        colour = rng.uniform(0.85, 1.0, 3) if light else rng.uniform(0, 1, 3)
+        clean = clean * (1 - cov[..., None]) + colour.astype(np.float32) * cov[..., None]
+    clean_u8 = np.clip(clean * 255 + 0.5, 0, 255).astype(np.uint8)
+    blended = blend(clean_u8, example.alpha, example.colour)
+    return replace(
+        example,
+        watermarked=_maybe_jpeg(blended, rng, jpeg_probability),
+        clean=clean_u8,
+        mask=watermark_mask(blended, clean_u8),
     )
 
 

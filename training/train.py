@@ -109,6 +109,9 @@ class TrainConfig:
     # gate): the gate search (training/gate_search.py) picks a looser gate only where no crop
     # comes out damaged, so the log shows that gate's mean and its worst crop against its input.
     val_loose_gate: dict[str, float] = field(default_factory=dict)
+    # The share of marked crops with thin lines of the photo under the mark
+    # (training/synth.py crossing_lines).
+    crossing_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.mark_reference_sizes  # yaml gives a list
@@ -198,6 +201,7 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 self.negatives,
                 cfg.hard_negative_fraction,
                 self.weights,
+                cfg.crossing_fraction,
             )
         )
 

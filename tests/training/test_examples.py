@@ -48,3 +48,20 @@ def test_training_draws_follow_the_weights(assets):
                                  photo_weights=np.array([0.0, 1.0]))  # fmt: skip
     # Every draw is the black photo (augmented: gamma and contrast keep it flat).
     assert all(np.ptp(e.clean) == 0 for e in examples)
+
+
+def test_crossing_fraction_zero_draws_what_a_run_without_it_draws(assets):
+    photos = [photo(64, 64, "skimage-coffee")]
+
+    def draw(**kwargs):
+        rng = np.random.default_rng(3)
+        return training_examples(photos, assets, rng, 6, 48, 1.0, (64, 64), 0.0, **kwargs)
+
+    plain, zero, all_crossed = draw(), draw(crossing_fraction=0.0), draw(crossing_fraction=1.0)
+    for a, b in zip(plain, zero, strict=True):
+        assert np.array_equal(a.watermarked, b.watermarked)
+    # At 1 the first crop (drawn alike until then) gains lines under its mark: only its photo
+    # changed, the mark is the same.
+    first, crossed = plain[0], all_crossed[0]
+    assert not np.array_equal(first.clean, crossed.clean)
+    assert np.array_equal(first.alpha, crossed.alpha)

@@ -12,6 +12,7 @@ from training.synth import (
     MarkAssets,
     add_watermark,
     blend,
+    crossing_lines,
     jpeg_roundtrip,
     logo_sprite,
     text_sprite,
@@ -153,3 +154,24 @@ def test_unmarked_example_has_nothing_to_remove(clean):
 def test_unknown_style_is_refused(clean, assets):
     with pytest.raises(ValueError, match="unknown watermark style"):
         add_watermark(clean, np.random.default_rng(0), assets, "hologram")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_crossing_lines_are_the_photos_and_touch_the_mark(clean, assets, seed):
+    rng = np.random.default_rng(seed)
+    ex = add_watermark(clean, rng, assets, style="text", jpeg_probability=0.0)
+    crossed = crossing_lines(ex, np.random.default_rng(seed), jpeg_probability=0.0)
+    drawn = np.abs(crossed.clean.astype(int) - ex.clean.astype(int)).max(axis=-1) > 0
+    # Lines were drawn into the clean photo, through the mark's pixels, and reach beyond it.
+    assert drawn.any() and (drawn & ex.mask).any() and (drawn & ~ex.mask).any()
+    # The mark is blended again over the new photo; the mask is still only what it changed.
+    assert np.array_equal(crossed.watermarked, blend(crossed.clean, ex.alpha, ex.colour))
+    assert np.array_equal(crossed.mask, watermark_mask(crossed.watermarked, crossed.clean))
+    assert not (crossed.mask & (ex.alpha == 0)).any()
+    again = crossing_lines(ex, np.random.default_rng(seed), jpeg_probability=0.0)
+    assert np.array_equal(again.watermarked, crossed.watermarked)
+
+
+def test_crossing_lines_leave_an_unmarked_photo_alone(clean):
+    ex = unmarked(clean, np.random.default_rng(0), jpeg_probability=0.0)
+    assert crossing_lines(ex, np.random.default_rng(0)) is ex
