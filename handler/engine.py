@@ -270,14 +270,17 @@ class Engine:
                     self.regions.candidate_threshold,
                     self.regions.footprint_margin,
                 ).to(maps.device)
-            covered = window_coverage(height, width, tiles[k], self.regions)
             if self.regions.coarse_regions:
                 kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.coarse_gate)
                 if kept.any():
+                    covered = window_coverage(height, width, tiles[k], self.regions)
                     maps = fuse_coarse(maps, covered, coarse[k], torch.from_numpy(kept))
-            # The busy-photo rule counts unsure regions per pixel the windows saw; a photo with
-            # no window has only the reduced copy's kept regions, none unsure.
-            examined = int(covered.sum()) or height * width
+            examined = None
+            if self.pipeline.busy_regions > 0:
+                # The busy-photo rule counts unsure regions per pixel the windows saw; a photo
+                # with no window has only the reduced copy's kept regions, none unsure.
+                covered = window_coverage(height, width, tiles[k], self.regions)
+                examined = int(covered.sum()) or height * width
             results[k] = (to_detection(maps, examined), tiles[k])
         return [results[k] for k in range(len(images))]
 

@@ -193,12 +193,15 @@ def test_coarse_to_fine_detection_matches_the_whole_image_where_windows_cover():
     image = photo(*LARGE)
     whole = Engine(tiny_model(), CPU, EngineConfig(precision="float32"))
     everywhere = RegionConfig(tile=64, margin=24, detect_side=128, candidate_threshold=-1.0)
-    tiled = Engine(tiny_model(), CPU, SEARCH, everywhere)
+    tiled = Engine(tiny_model(), CPU, SEARCH, everywhere, PipelineConfig(busy_regions=1.0))
     [(expected, none)] = whole.detect([whole.tensor(image)])
     [(found, tiles)] = tiled.detect([tiled.tensor(image)])
     assert none is None and tiles == tile_origins(*LARGE, 64)
-    # The busy-photo rule's area: every pixel a window saw (here all), None for a whole image.
+    # The busy-photo rule's area: every pixel a window saw (here all), None for a whole image
+    # and where the rule is off.
     assert found.examined == LARGE[0] * LARGE[1] and expected.examined is None
+    [(off, _)] = Engine(tiny_model(), CPU, SEARCH, everywhere).detect([tiled.tensor(image)])
+    assert off.examined is None
     inner = (slice(8, -8), slice(8, -8))
     for name in ("probability", "alpha", "colour"):
         a, b = getattr(found, name), getattr(expected, name)
