@@ -99,7 +99,7 @@ def _photo_lines(summary: dict[str, Any]) -> list[str]:
     """Photo by photo, which marked photos came back worse than their input, and how many marks
     were removed whole, partly or left (evaluations from before each was measured have no such
     line)."""
-    parts = []
+    parts, removed = [], []
     for name, key in (("256", "protocol_256"), ("full resolution", "full_resolution")):
         section = summary[key]
         if "worst_gain" in section:
@@ -107,17 +107,14 @@ def _photo_lines(summary: dict[str, Any]) -> list[str]:
                 f"{name}: {section['photos_worse']} of {section['examples']} "
                 f"(the worst {section['worst_gain']:+.2f} dB)"
             )
-    if not parts:
-        return []
-    lines = ["Photos that came back worse than their input, " + "; ".join(parts) + ".", ""]
-    removed = []
-    for name, key in (("256", "protocol_256"), ("full resolution", "full_resolution")):
-        section = summary[key]
         if "marks_whole" in section:
             removed.append(
                 f"{name}: {section['marks_whole']} whole, {section['marks_partly']} partly, "
                 f"{section['marks_left']} left"
             )
+    if not parts:
+        return []
+    lines = ["Photos that came back worse than their input, " + "; ".join(parts) + ".", ""]
     if removed:
         lines += [
             f"Marks removed whole (at least {REMOVAL_WHOLE:.0%} of their pixels changed), partly, "
