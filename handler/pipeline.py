@@ -7,12 +7,14 @@ Everything after that is here, in three stages that evaluation measures one by o
 1. *decide* (``decide_regions``): connected regions of the probability map, kept only when the
    network is sure of them (hysteresis: a seed pixel above ``seed_threshold``, a mean above
    ``region_confidence``, at least ``min_region_pixels``), then widened by ``grow_pixels`` to
-   take in the faint anti-aliased edge of the mark. A region the network is unsure of is left
-   as it came in: a remover that damages a photo is worse than none. On a *busy* photo, one
-   where the network is unsure of many places (more than ``busy_regions`` candidate regions it
-   does not keep per 256x256 pixels it examined: a wallpaper of icons, a pattern of glyph-like
-   shapes), a region must be surer still (``busy_region_confidence``): there the photo's own
-   content looks like marks to the network.
+   take in the faint anti-aliased edge of the mark. Within a kept region, a part the network is
+   less sure of than ``local_confidence`` over a ``local_window`` square is dropped: one region
+   can be a sure mark and the photo's own line art that touches it. A region the network is
+   unsure of is left as it came in: a remover that damages a photo is worse than none. On a
+   *busy* photo, one where the network is unsure of many places (more than ``busy_regions``
+   candidate regions it does not keep per 256x256 pixels it examined: a wallpaper of icons, a
+   pattern of glyph-like shapes), a region must be surer still (``busy_region_confidence``):
+   there the photo's own content looks like marks to the network.
 2. *restore* (``restore_regions``): with a learned restorer (training/restorer.py: it sees the
    photo, the mask and Telea's fill, and corrects the fill), that;
    without one, the classical floor: inside the mask, invert the blend where the mark is
@@ -63,6 +65,12 @@ class PipelineConfig:
     busy_regions: float = 0.0
     busy_region_confidence: float = 0.95
     busy_min_pixels: int = 20
+    # Within the kept regions, a pixel stays only where the kept pixels of the local_window x
+    # local_window square around it have a mean of at least local_confidence (0: off). A
+    # region's mean let photo content joined to a sure mark through with it: line art crossed
+    # by a word, a light streak touching a "(c)" (model/candidates/README.md).
+    local_window: int = 0
+    local_confidence: float = 0.0
     # The blend is inverted where alpha is below this (above, inversion amplifies noise); 0 turns
     # inversion off and Telea fills every region.
     invert_max_alpha: float = 0.7
@@ -117,11 +125,34 @@ def decide_regions(
         if unsure > cfg.busy_regions * area / BUSY_AREA:
             keep &= mean >= cfg.busy_region_confidence
     mask: np.ndarray = keep[labels]
+    if cfg.local_window > 0 and mask.any():
+        mask = drop_unsure_parts(mask, probability, cfg.local_window, cfg.local_confidence)
     if cfg.min_cluster_pixels > 0 and mask.any():
         mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
     if cfg.grow_pixels > 0 and mask.any():
         mask = ndimage.binary_dilation(mask, CONNECTIVITY, iterations=cfg.grow_pixels)
     return mask
+
+
+def drop_unsure_parts(
+    mask: np.ndarray, probability: np.ndarray, window: int, confidence: float
+) -> np.ndarray:
+    """``mask`` (H, W) bool without the pixels around which, over a ``window`` x ``window``
+    square, the mask's pixels have a mean ``probability`` below ``confidence``."""
+    # Over the mask's bounding box grown by the window only: a corner mark of a 12-megapixel
+    # photo costs the box, not the photo.
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = (
+        slice(max(rows[0] - window, 0), rows[-1] + window + 1),
+        slice(max(cols[0] - window, 0), cols[-1] + window + 1),
+    )
+    inside = mask[box].astype(np.float32)
+    size, border = (window, window), cv2.BORDER_CONSTANT
+    total = cv2.boxFilter(probability[box] * inside, -1, size, normalize=False, borderType=border)
+    count = cv2.boxFilter(inside, -1, size, normalize=False, borderType=border)
+    kept = mask.copy()
+    kept[box] &= total >= confidence * count
+    return kept
 
 
 def drop_small_clusters(mask: np.ndarray, min_pixels: int, margin: int) -> np.ndarray:

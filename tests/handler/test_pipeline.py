@@ -159,6 +159,29 @@ def test_the_busy_rule_counts_per_pixel_examined_and_ignores_specks():
     assert np.array_equal(decide_regions(probability, replace(BUSY, busy_min_pixels=26)), mark)
 
 
+def test_a_part_of_a_kept_region_the_network_is_unsure_of_is_dropped():
+    # One region: a sure mark in the photo's corner (0.99) and a line of the photo it touches
+    # (0.8, 2 pixels thick, 130 long). Its mean (0.919) passes 0.9, so all of it is kept ...
+    probability = np.zeros((100, 160), dtype=np.float32)
+    mark = square(probability, 0, 0, 20)
+    line = np.zeros_like(mark)
+    line[9:11, 20:150] = True
+    probability[mark], probability[line] = 0.99, 0.8
+    cfg = PipelineConfig(seed_threshold=0.95, region_confidence=0.9, grow_pixels=0)
+    assert np.array_equal(decide_regions(probability, cfg), mark | line)
+    # ... unless every pixel needs that mean over the kept pixels of the 15x15 square around
+    # it: the line stays only where that square reaches into the mark (columns 20-26 and a
+    # little further), the mark whole.
+    kept = decide_regions(probability, replace(cfg, local_window=15, local_confidence=0.9))
+    assert np.array_equal(kept & mark, mark)
+    assert kept[9:11, 20:22].all()
+    assert not kept[:, 30:].any()
+    # A sure line is kept however long.
+    probability[line] = 0.97
+    kept = decide_regions(probability, replace(cfg, local_window=15, local_confidence=0.9))
+    assert np.array_equal(kept, mark | line)
+
+
 def test_kept_regions_grow_by_grow_pixels():
     probability = np.zeros((30, 30), dtype=np.float32)
     probability[square(probability, 10, 10, 5)] = 0.9

@@ -215,10 +215,10 @@ def test_the_served_gate_is_the_one_the_committed_search_chose():
 
 
 def test_changes_are_counted_outside_the_mark_only():
-    clean = np.full((40, 50, 3), 100, np.uint8)
-    alpha = np.zeros((40, 50), np.float32)
+    clean = np.full((60, 80, 3), 100, np.uint8)
+    alpha = np.zeros((60, 80), np.float32)
     alpha[10:20, 10:20] = 0.5
-    white = np.ones((40, 50, 3), np.float32)
+    white = np.ones((60, 80, 3), np.float32)
     mask = alpha > 0
     example = WatermarkedExample(
         blend(clean, alpha, white[0, 0]), clean, mask, alpha, white, "logo"
@@ -226,8 +226,12 @@ def test_changes_are_counted_outside_the_mark_only():
     output = example.watermarked.copy()
     output[10:20, 10:20] = 100  # the mark removed
     output[8, 10] = 0  # 2 pixels from the mark: its edge
-    output[15, 20:30] = 0  # a halo that touches the mark and spills 10 pixels past it
+    output[15, 20:30] = 0  # a halo that spills 10 pixels past it
     output[5, 30] = 0  # JPEG ringing, in a 16x16 colour block the mark touches
     assert changed_outside(example, output) == 0
-    output[30:33, 40:45] = 0  # 15 pixels far from it
+    output[50:53, 60:65] = 0  # 15 pixels far from it
     assert changed_outside(example, output) == 15
+    # A line joined to the mark in one region, columns 20-49 of row 15: the 14 of them more
+    # than 16 pixels from the mark's last column (19) count, though the line touches it.
+    output[15, 20:50] = 0
+    assert changed_outside(example, output) == 15 + 14
