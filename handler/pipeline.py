@@ -138,7 +138,8 @@ def drop_unsure_parts(
     mask: np.ndarray, probability: np.ndarray, window: int, confidence: float
 ) -> np.ndarray:
     """``mask`` (H, W) bool without the pixels around which, over a ``window`` x ``window``
-    square, the mask's pixels have a mean ``probability`` below ``confidence``."""
+    square, the mask's pixels have a mean ``probability`` below ``confidence``, unless the
+    pixels that have it enclose them."""
     # Over the mask's bounding box grown by the window only: a corner mark of a 12-megapixel
     # photo costs the box, not the photo.
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -150,8 +151,12 @@ def drop_unsure_parts(
     size, border = (window, window), cv2.BORDER_CONSTANT
     total = cv2.boxFilter(probability[box] * inside, -1, size, normalize=False, borderType=border)
     count = cv2.boxFilter(inside, -1, size, normalize=False, borderType=border)
+    # What the sure part encloses stays: the inside of a large flat mark is what the network is
+    # least sure of at full size (it looks like any flat field), and cut out it left a hole of
+    # the mark's own colour in the removed mark.
+    sure = mask[box] & (total >= confidence * count)
     kept = mask.copy()
-    kept[box] &= total >= confidence * count
+    kept[box] &= ndimage.binary_fill_holes(sure)
     return kept
 
 

@@ -182,6 +182,24 @@ def test_a_part_of_a_kept_region_the_network_is_unsure_of_is_dropped():
     assert np.array_equal(kept, mark | line)
 
 
+def test_the_unsure_inside_of_a_sure_outline_is_kept():
+    # A large flat mark: the network is sure of its outline (0.99), less of its inside (0.8),
+    # which looks like any flat field. The inside is enclosed by the sure part, so it stays.
+    probability = np.zeros((100, 100), dtype=np.float32)
+    mark = square(probability, 10, 10, 70)
+    probability[mark] = 0.99
+    inside = square(probability, 16, 16, 58)
+    probability[inside] = 0.8
+    cfg = PipelineConfig(seed_threshold=0.95, region_confidence=0.8, grow_pixels=0)
+    local = replace(cfg, local_window=15, local_confidence=0.9)
+    assert np.array_equal(decide_regions(probability, local), mark)
+    # Open the outline on one side and the inside is no longer enclosed: its unsure middle goes.
+    probability[16:74, 74:80] = 0.8
+    kept = decide_regions(probability, local)
+    assert not kept[45, 45]
+    assert kept[10:14, 10:80].all()  # the outline's outer rows
+
+
 def test_kept_regions_grow_by_grow_pixels():
     probability = np.zeros((30, 30), dtype=np.float32)
     probability[square(probability, 10, 10, 5)] = 0.9

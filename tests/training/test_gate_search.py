@@ -139,7 +139,10 @@ def test_a_real_model_is_scored_on_every_candidate(sets):
     assert set(scored["per_style"]) <= {"text", "logo", "grid", "centre", "corner"}
     assert result["chosen"] == {"region_confidence": 0.5, "seed_threshold": 1.01}
     # A gate every region passes: every clean pixel is flagged, and F1 is the marks' share.
-    everything = {"mask_threshold": [0.0], "seed_threshold": [0.0], "region_confidence": [0.0]}
+    everything = {
+        "mask_threshold": [0.0], "seed_threshold": [0.0], "region_confidence": [0.0],
+        "busy_regions": [0], "local_window": [0],
+    }  # fmt: skip
     loose = search(model, sets, serving, everything, LIMIT)
     [changed] = loose["candidates"]
     assert changed["clean_flagged"] == 1.0 and changed["clean_full_flagged"] == 1.0
@@ -155,6 +158,7 @@ def test_the_command_writes_its_table_and_fails_when_no_gate_passes(tmp_path, mo
     # Every region passes: every clean pixel is flagged, so no gate is fit to serve.
     params["gate_search"]["grid"] = {
         "seed_threshold": [0.0], "region_confidence": [0.0], "mask_threshold": [0.0],
+        "busy_regions": [0], "local_window": [0],
     }  # fmt: skip
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     checkpoint = tmp_path / "tiny.pt"
@@ -174,7 +178,10 @@ def test_the_command_writes_its_table_and_fails_when_no_gate_passes(tmp_path, mo
     result = json.loads((tmp_path / "gate" / "gate.json").read_text())
     assert result["chosen"] is None and len(result["candidates"]) == 1
     table = (tmp_path / "gate" / "gate.md").read_text()
-    assert "| mask_threshold 0.0, region_confidence 0.0, seed_threshold 0.0 |" in table
+    assert (
+        "| busy_regions 0, local_window 0, mask_threshold 0.0, region_confidence 0.0, "
+        "seed_threshold 0.0 |" in table
+    )
     assert "| 100.00% | 100.00% | no |" in table
     assert 0 < result["candidates"][0]["full_tile_share"] <= 1
     assert np.isfinite(result["candidates"][0]["gain"])
