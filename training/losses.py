@@ -10,6 +10,10 @@ segmentation, the restoration only where the mark is.
   is dominated by pixels that are already right; detaching keeps the restoration loss from
   teaching the mask to shrink where the restoration is hard.
 - Alpha and colour: L1 where the mark touched the pixel, normalised by that area.
+- Boundary: BCE over the ring of clean pixels just outside the mark (within BOUNDARY_WIDTH
+  pixels of it, untouched by it), averaged over the ring. Over the whole image these pixels
+  are a sliver of the BCE mean, yet they are where a looser gate let photo content joined to
+  a mark through with it (line art, light streaks; model/candidates/README.md).
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ import torch
 from torch.nn import functional as F
 
 from training.model import Prediction
+
+# The ring the boundary term weighs, in pixels from the mark: a thin line of the photo that a
+# mark touches was taken in with it over tens of pixels at full size, 2-8 at the 160-pixel
+# training crops' scale.
+BOUNDARY_WIDTH = 8
 
 
 def dice_loss(mask_logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -37,6 +46,19 @@ def mask_losses(pred: Prediction, mask: torch.Tensor) -> tuple[torch.Tensor, tor
         bce = bce + F.binary_cross_entropy_with_logits(logits, target)
         dice = dice + dice_loss(logits, target)
     return bce, dice
+
+
+def boundary_loss(
+    mask_logits: torch.Tensor, mask: torch.Tensor, touched: torch.Tensor
+) -> torch.Tensor:
+    """BCE of ``mask_logits`` (B, 1, H, W) over the pixels within BOUNDARY_WIDTH of ``mask``
+    that the mark did not touch (``touched``, both (B, 1, H, W) in {0, 1}), per ring pixel; 0
+    when the batch has no mark."""
+    size = 2 * BOUNDARY_WIDTH + 1
+    near = F.max_pool2d(mask, size, stride=1, padding=BOUNDARY_WIDTH)
+    ring = near * (1 - touched)
+    bce = F.binary_cross_entropy_with_logits(mask_logits, mask, reduction="none")
+    return (bce * ring).sum() / ring.sum().clamp_min(1.0)
 
 
 def area_mean(error: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
@@ -65,6 +87,7 @@ def removal_losses(
         "alpha": weights["alpha"] * area_mean((pred.alpha - batch["alpha"]).abs(), touched),
         "colour": weights["colour"]
         * area_mean((pred.colour - batch["colour"]).abs(), batch["alpha"]),
+        "boundary": weights["boundary"] * boundary_loss(pred.mask_logits, mask, touched),
     }
     terms["total"] = torch.stack(list(terms.values())).sum()
     return terms
