@@ -26,6 +26,7 @@ MODEL_CONFIG = REPO / "handler" / "model-config.yaml"
 # Modules the handler imports, archived under the same package paths.
 PACKAGED_MODULES = (
     "handler/__init__.py",
+    "handler/blendfit.py",
     "handler/engine.py",
     "handler/imaging.py",
     "handler/jobs.py",

@@ -11,6 +11,9 @@ precision and recall against the true mask, and Telea given the true mask.
     python -m training.look --params params.yaml --photos data/photos \\
         --checkpoint model/clearmark.pt --restorer model/restorer.pt \\
         --serving-config handler/model-config.yaml --out var/look
+
+With ``--true-mask`` each photo is sent with its true mask, as a person sends a mask through
+the API's ``mask`` part: what restoration alone makes of the mark.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch
 import yaml
 from PIL import Image
 
-from handler.engine import Engine
+from handler.engine import Cleaned, Engine
 from training.baselines import telea_inpaint
 from training.checkpoint import load_model
 from training.evaluate import (
@@ -57,6 +60,12 @@ def changed_pixels(example: WatermarkedExample, output: np.ndarray) -> np.ndarra
     """(H, W) bool: the pixels ``output`` changed in the watermarked input."""
     changed: np.ndarray = np.any(output != example.watermarked, axis=2)
     return changed
+
+
+def cleaned(engine: Engine, example: WatermarkedExample, true_mask: bool) -> Cleaned:
+    """``example`` cleaned as served: detected, or restored on its true mask."""
+    [served] = engine.clean([example.watermarked], [example.mask] if true_mask else None)
+    return served
 
 
 def photo_row(
@@ -108,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = scoring_arguments(__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the crops, look.md")
     parser.add_argument("--side", type=int, default=384, help="crop side in pixels")
+    parser.add_argument(
+        "--true-mask", action="store_true", help="send each photo with its true mask"
+    )
     args = parser.parse_args(argv)
     params = yaml.safe_load(args.params.read_text())["evaluate"]
     photos = load_photo_folder(args.photos / "val")
@@ -125,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for index, example in enumerate(examples):
-        [served] = engine.clean([example.watermarked])
+        served = cleaned(engine, example, args.true_mask)
         changed = changed_pixels(example, served.output)
         name = f"{index}-{example.style}"
         Image.fromarray(side_by_side(example, served.output, changed, args.side)).save(

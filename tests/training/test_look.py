@@ -6,8 +6,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from training.look import changed_pixels, photo_row, side_by_side, table, window
+from handler.engine import Engine
+from tests.handler.test_engine import tiny_model
+from training.look import changed_pixels, cleaned, photo_row, side_by_side, table, window
 from training.synth import WatermarkedExample
 
 
@@ -64,3 +67,16 @@ def test_the_table_has_a_line_a_photo():
     row = {"name": "0-text", "style": "text", "size": "60x40", **scores}
     lines = table([row, row]).splitlines()
     assert len(lines) == 4 and lines[2].startswith("| 0-text | text | 60x40 |")
+
+
+def test_with_the_true_mask_only_the_mark_is_restored_and_without_nothing_sure_is():
+    ex = example()
+    # A network pinned to "no mark anywhere": detection keeps nothing, the true mask everything.
+    engine = Engine(tiny_model(mask_bias=-1e4), torch.device("cpu"))
+    detected = cleaned(engine, ex, true_mask=False)
+    assert not detected.mask.any() and np.array_equal(detected.output, ex.watermarked)
+    given = cleaned(engine, ex, true_mask=True)
+    assert np.array_equal(given.mask, ex.mask)
+    assert np.array_equal(given.output[~ex.mask], ex.watermarked[~ex.mask])
+    # Telea fills the flat square from the 100s around it.
+    assert np.abs(given.output[ex.mask].astype(int) - 100).max() <= 2
