@@ -98,34 +98,40 @@ def _low_pass(image: np.ndarray) -> np.ndarray:
     return cv2.GaussianBlur(image, (0, 0), sigmaX=LOW_PASS_SIGMA)
 
 
-def invert_fitted(
-    photo: np.ndarray, fill: np.ndarray, region: np.ndarray
-) -> tuple[np.ndarray, Blend | None]:
-    """(where to invert (h, w) bool, the blend) for one cluster: ``photo`` and ``fill``
-    (h, w, 3) float in [0, 1], ``region`` (h, w) bool its mask pixels. Where the fit is not
-    plainly right, nothing is inverted and the blend is None."""
-    nothing = np.zeros_like(region)
+@dataclass(frozen=True)
+class Fitted:
+    """A cluster's blend that passed every check, and what inverting it gives."""
+
+    blend: Blend
+    where: np.ndarray  # (h, w) bool: the pixels to take from ``inverted``
+    inverted: np.ndarray  # (h, w, 3) float in [0, 1]: the photo with the blend taken out
+
+
+def invert_fitted(photo: np.ndarray, fill: np.ndarray, region: np.ndarray) -> Fitted | None:
+    """One cluster's fitted blend and its inversion: ``photo`` and ``fill`` (h, w, 3) float in
+    [0, 1], ``region`` (h, w) bool its mask pixels. None where the fit is not plainly right:
+    nothing is inverted there."""
     depth = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 3)
     band = region & (depth >= BAND[0]) & (depth <= BAND[1])
     if np.count_nonzero(band) < MIN_BAND_PIXELS:
-        return nothing, None
+        return None
     # On a flat field every (alpha, colour) along a line fits: the slope needs the fill to vary.
     if float(fill[band].std(axis=0).max()) < MIN_SPREAD:
-        return nothing, None
+        return None
     blend = fit_blend(photo[band], fill[band])
     if not ALPHA_RANGE[0] <= blend.alpha <= ALPHA_RANGE[1]:
-        return nothing, None
+        return None
     if blend.colour.min() < -COLOUR_SLACK or blend.colour.max() > 1 + COLOUR_SLACK:
-        return nothing, None
+        return None
     if blend.residual > MAX_ERROR:
-        return nothing, None
+        return None
     inverted = invert(photo, blend)
     low_fill = _low_pass(fill)
     moved = np.abs(_low_pass(np.where(region[..., None], inverted, photo)) - low_fill)[region]
     before = np.abs(_low_pass(photo) - low_fill)[region]
     if moved.mean() > MAX_LOW_PASS_RATIO * before.mean():
-        return nothing, None
-    return region & (depth >= INVERT_DEPTH), blend
+        return None
+    return Fitted(blend, region & (depth >= INVERT_DEPTH), inverted)
 
 
 def invert(photo: np.ndarray, blend: Blend) -> np.ndarray:

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from handler.blendfit import invert, invert_fitted
+from handler.blendfit import invert_fitted
 from handler.settings import own_settings
 
 # 8-connectivity: the strokes of a rotated glyph touch at corners.
@@ -278,10 +278,10 @@ def _with_fitted_blend(
     # crops with their true masks, 5 came back up to 0.58 dB below the restorer's output).
     grown = ndimage.binary_dilation(mask, CONNECTIVITY)
     fill = telea(photo, grown, cfg.inpaint_radius).astype(np.float32) / 255
-    where, blend = invert_fitted(photo_f, fill, region)
-    if blend is None:
+    fitted = invert_fitted(photo_f, fill, region)
+    if fitted is None:
         return restored
-    return np.where(where[..., None], invert(photo_f, blend), restored)
+    return np.where(fitted.where[..., None], fitted.inverted, restored)
 
 
 def remove_watermark(
