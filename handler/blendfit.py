@@ -134,8 +134,14 @@ def invert_fitted(photo: np.ndarray, fill: np.ndarray, region: np.ndarray) -> Fi
     return Fitted(blend, region & (depth >= INVERT_DEPTH), inverted)
 
 
-def invert(photo: np.ndarray, blend: Blend) -> np.ndarray:
-    """``photo`` (h, w, 3) float in [0, 1] with ``blend`` taken out, clipped to [0, 1]."""
-    slope = 1.0 - blend.alpha
-    clean: np.ndarray = np.clip((photo - blend.alpha * blend.colour) / slope, 0.0, 1.0)
+def invert_blend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """The clean image under a blend: image (H, W, 3) float in [0, 1], alpha (H, W) (or one
+    alpha, 0-d), colour (H, W, 3) or (3,) -> (H, W, 3) float in [0, 1]."""
+    a = alpha[..., None]
+    clean: np.ndarray = np.clip((image - a * colour) / np.maximum(1 - a, 1e-3), 0, 1)
     return clean
+
+
+def invert(photo: np.ndarray, blend: Blend) -> np.ndarray:
+    """``photo`` (h, w, 3) float in [0, 1] with one fitted ``blend`` taken out."""
+    return invert_blend(photo, np.asarray(blend.alpha, np.float32), blend.colour)

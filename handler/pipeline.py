@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
-from handler.blendfit import invert_fitted
+from handler.blendfit import invert_blend, invert_fitted
 from handler.settings import own_settings
 
 # 8-connectivity: the strokes of a rotated glyph touch at corners.
@@ -178,14 +178,6 @@ def drop_small_clusters(mask: np.ndarray, min_pixels: int, margin: int) -> np.nd
     big[0] = False
     kept: np.ndarray = mask & big[labels]
     return kept
-
-
-def invert_blend(image: np.ndarray, alpha: np.ndarray, colour: np.ndarray) -> np.ndarray:
-    """The clean image under a blend: image (H, W, 3) float in [0, 1], alpha (H, W), colour
-    (H, W, 3) -> (H, W, 3) float in [0, 1]."""
-    a = alpha[..., None]
-    clean: np.ndarray = np.clip((image - a * colour) / np.maximum(1 - a, 1e-3), 0, 1)
-    return clean
 
 
 def telea(image: np.ndarray, mask: np.ndarray, radius: int) -> np.ndarray:
