@@ -33,6 +33,7 @@ PACKAGED_MODULES = (
     "handler/pipeline.py",
     "handler/regions.py",
     "handler/settings.py",
+    "handler/tiled.py",
     "training/__init__.py",
     "training/checkpoint.py",
     "training/model.py",

@@ -142,9 +142,13 @@ class Engine:
         self.regions = regions or RegionConfig()
         self.pipeline = pipeline or PipelineConfig()
         # Regions decided on the reduced copy: the same gate, with a surer mean, and without the
-        # busy-photo rule (coarse_region_confidence was chosen without it).
+        # busy-photo rule (coarse_region_confidence was chosen without it) or the tiled-mark rule
+        # (a tiled mark's copies are a few pixels there; the windows at full size find them).
         self.coarse_gate = replace(
-            self.pipeline, region_confidence=self.regions.coarse_region_confidence, busy_regions=0
+            self.pipeline,
+            region_confidence=self.regions.coarse_region_confidence,
+            busy_regions=0,
+            repeat_count=0,
         )
         self.device = device
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format

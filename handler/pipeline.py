@@ -44,6 +44,7 @@ from scipy import ndimage
 
 from handler.blendfit import invert_blend, invert_fitted
 from handler.settings import own_settings
+from handler.tiled import TiledConfig, tiled_marks
 
 # 8-connectivity: the strokes of a rotated glyph touch at corners.
 CONNECTIVITY = np.ones((3, 3), dtype=bool)
@@ -64,6 +65,17 @@ class PipelineConfig:
     min_cluster_pixels: int = 0
     cluster_margin: int = 8
     grow_pixels: int = 1  # kept regions widened by this many pixels
+    # A tiled mark (one text or logo repeated over the photo, as stock photos carry; handler/
+    # tiled.py): repeat_count or more candidate regions (0: off) of repeat_min_pixels or more,
+    # each of mean repeat_confidence or more, whose probability maps correlate by
+    # repeat_correlation, at the steps of one lattice, are kept though none may be as sure as
+    # the gate above asks; and so is each copy the lattice predicts elsewhere whose pixels have a
+    # mean of repeat_fill_confidence or more.
+    repeat_count: int = 0
+    repeat_confidence: float = 0.8
+    repeat_correlation: float = 0.8
+    repeat_min_pixels: int = 20
+    repeat_fill_confidence: float = 0.4
     # A photo with more than busy_regions unsure regions (candidates of busy_min_pixels or more
     # that the gate above does not keep) per BUSY_AREA pixels examined is busy, and its regions
     # need a mean of busy_region_confidence; 0 turns the rule off.
@@ -138,9 +150,22 @@ def decide_regions(
         mask = drop_unsure_parts(mask, probability, cfg.local_window, cfg.local_confidence)
     if cfg.min_cluster_pixels > 0 and mask.any():
         mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
+    if cfg.repeat_count > 0:
+        mask = mask | tiled_marks(probability, labels, count, tiled_config(cfg))
     if cfg.grow_pixels > 0 and mask.any():
         mask = ndimage.binary_dilation(mask, CONNECTIVITY, iterations=cfg.grow_pixels)
     return mask
+
+
+def tiled_config(cfg: PipelineConfig) -> TiledConfig:
+    return TiledConfig(
+        min_copies=cfg.repeat_count,
+        confidence=cfg.repeat_confidence,
+        correlation=cfg.repeat_correlation,
+        min_pixels=cfg.repeat_min_pixels,
+        fill_confidence=cfg.repeat_fill_confidence,
+        mask_threshold=cfg.mask_threshold,
+    )
 
 
 def drop_unsure_parts(

@@ -365,3 +365,104 @@ def test_clusters_join_regions_closer_than_twice_the_margin():
     # A cluster's box holds the margin around its regions (clipped at the image's edge).
     rows, cols = np.nonzero(labels == labels[7, 62])
     assert (rows.min(), rows.max(), cols.min(), cols.max()) == (0, 17, 52, 72)
+
+
+# --- tiled marks ----------------------------------------------------------------------------
+
+
+def glyph_word(shape: tuple[int, int], top: int, left: int) -> np.ndarray:
+    """A bool (H, W) with a small asymmetric connected 'word' at (top, left), 12x25: strokes
+    joined as the halo of a network's probability joins a small word's letters."""
+    word = np.zeros(shape, dtype=bool)
+    word[top : top + 12, left : left + 3] = True  # a bar
+    word[top + 9 : top + 12, left + 3 : left + 16] = True  # a foot
+    word[top + 4 : top + 12, left + 13 : left + 16] = True  # a short bar on it
+    word[top + 4 : top + 7, left + 16 : left + 25] = True  # a dash from its top
+    return word
+
+
+TILED = PipelineConfig(
+    grow_pixels=0, repeat_count=4, repeat_confidence=0.8, repeat_correlation=0.8, cluster_margin=4
+)
+# A staggered lattice: rows 30 apart, copies 40 apart, each row shifted by 13.
+LATTICE = [(5 + 30 * row, 5 + 13 * row + 40 * col) for row in range(3) for col in range(3)]
+
+
+def unsure_map(places: list[tuple[int, int]], level: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    probability = rng.uniform(0.0, 0.1, (100, 160)).astype(np.float32)
+    for top, left in places:
+        probability[glyph_word(probability.shape, top, left)] = level
+    return probability
+
+
+def test_the_copies_of_a_tiled_mark_are_kept_though_none_is_sure():
+    probability = unsure_map(LATTICE, 0.85)  # below the gate's mean 0.9: none kept alone
+    tiled = np.logical_or.reduce([glyph_word(probability.shape, *at) for at in LATTICE])
+    assert not decide_regions(probability, replace(TILED, repeat_count=0)).any()
+    assert np.array_equal(decide_regions(probability, TILED), tiled)
+    # Not when the network is less sure of them than repeat_confidence.
+    assert not decide_regions(unsure_map(LATTICE, 0.75), TILED).any()
+    # Nor when there are fewer copies than repeat_count.
+    assert not decide_regions(probability, replace(TILED, repeat_count=10)).any()
+
+
+def test_alike_shapes_off_a_lattice_are_not_a_tiled_mark():
+    """The letters of a sign or a few icons alike: no step between them repeats."""
+    scattered = [(5, 5), (8, 50), (40, 20), (47, 100), (70, 60), (75, 125)]
+    assert not decide_regions(unsure_map(scattered, 0.85), TILED).any()
+
+
+def test_different_shapes_on_a_lattice_are_not_a_tiled_mark():
+    """Nine shapes of one size on the lattice, each once: not copies of one mark."""
+    word = glyph_word((12, 25), 0, 0)
+    frame = np.ones((12, 25), dtype=bool)
+    frame[3:-3, 3:-3] = False
+    tee, aitch, plus, comb = (np.zeros((12, 25), dtype=bool) for _ in range(4))
+    tee[:3], tee[:, 11:14] = True, True
+    aitch[:, :3], aitch[:, -3:], aitch[5:8] = True, True, True
+    plus[5:8], plus[:, 11:14] = True, True
+    comb[:3], comb[:, ::6] = True, True
+    shapes = [word, word[:, ::-1], word[::-1], word[::-1, ::-1], frame, tee, aitch, plus, comb]
+    probability = np.zeros((100, 160), dtype=np.float32)
+    for (top, left), shape in zip(LATTICE, shapes, strict=True):
+        probability[top : top + 12, left : left + 25][shape] = 0.85
+    assert not decide_regions(probability, TILED).any()
+    # The same places with one shape: a tiled mark.
+    assert decide_regions(unsure_map(LATTICE, 0.85), TILED).sum() == 9 * word.sum()
+
+
+def test_the_lattice_adds_the_copies_cut_by_the_edge_or_half_seen():
+    rng = np.random.default_rng(2)
+    places = [(5 + 30 * row, 5 + 13 * row + 40 * col) for row in range(3) for col in range(4)]
+    # The fourth column: copies at x 125-151 of a 140-pixel-wide map, cut by its edge.
+    probability = rng.uniform(0.0, 0.1, (100, 140)).astype(np.float32)
+    words = [glyph_word((100, 160), *at)[:, :140] for at in places]
+    for word in words:
+        probability[word] = 0.85
+    half_seen, empty = words[1], words[4]
+    # The network saw half of one copy's pixels, and none of another's (no copy is there).
+    probability[half_seen] = np.where(rng.random(half_seen.sum()) < 0.5, 0.7, 0.2)
+    probability[empty] = 0.05
+    kept = decide_regions(probability, TILED)
+    for word in words:
+        if word is empty:
+            assert not kept[word].any()
+        else:
+            assert kept[word].all(), np.argwhere(word)[0]
+    # A copy whose pixels' mean is below repeat_fill_confidence is left.
+    stricter = decide_regions(probability, replace(TILED, repeat_fill_confidence=0.6))
+    assert not stricter[half_seen].any()
+    assert stricter[words[0]].all() and stricter[words[3]].all()
+
+
+def test_a_predicted_place_where_the_network_sees_another_shape_is_left():
+    """The lattice's place of a copy, where the network half-fires on the photo's own edge:
+    sure enough on average, but not the mark's shape."""
+    probability = unsure_map(LATTICE, 0.85)
+    top, left = LATTICE[4]
+    probability[top : top + 12, left : left + 25] = 0.05
+    probability[top + 2 : top + 10, left : left + 25] = 0.7  # a band, not the word
+    kept = decide_regions(probability, TILED)
+    assert not kept[top : top + 12, left : left + 25].any()
+    assert kept[glyph_word(probability.shape, *LATTICE[0])].all()
