@@ -14,7 +14,10 @@ Everything after that is here, in three stages that evaluation measures one by o
    *busy* photo, one where the network is unsure of many places (more than ``busy_regions``
    candidate regions it does not keep per 256x256 pixels it examined: a wallpaper of icons, a
    pattern of glyph-like shapes), a region must be surer still (``busy_region_confidence``):
-   there the photo's own content looks like marks to the network.
+   there the photo's own content looks like marks to the network. A *tiled* mark (one text or
+   logo repeated over the photo at a fixed step) is kept though the gate keeps none of its
+   copies: many candidate regions of one shape on one lattice are evidence that no single
+   region gives (handler/tiled.py, ``repeat_count``).
 2. *restore* (``restore_regions``): with a learned restorer (training/restorer.py: it sees the
    photo, the mask and Telea's fill, and corrects the fill), that;
    without one, the classical floor: inside the mask, invert the blend where the mark is
