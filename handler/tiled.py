@@ -109,7 +109,7 @@ def copy_groups(
         return ids, []
     windows = ndimage.find_objects(labels)
     boxes = np.array([[s.stop - s.start for s in windows[i - 1]] for i in ids], np.float32)
-    descriptors = np.stack([_descriptor(probability, labels, i, windows[i - 1]) for i in ids])
+    descriptors = np.stack([_descriptor(probability, labels, int(i), windows[i - 1]) for i in ids])
     # Copies: boxes of one size, one shape.
     scale = np.maximum(boxes[:, None], boxes[None])
     alike = np.all(np.abs(boxes[:, None] - boxes[None]) <= SIZE_TOLERANCE * scale + 2, -1)
@@ -206,7 +206,8 @@ def lattice_places(origin: np.ndarray, basis: np.ndarray, shape: tuple[int, int]
     places = origin + grid @ basis
     inside = (places[:, 0] > -height / 2) & (places[:, 0] < 1.5 * height)
     inside &= (places[:, 1] > -width / 2) & (places[:, 1] < 1.5 * width)
-    return places[inside]
+    kept: np.ndarray = places[inside]
+    return kept
 
 
 def _correlation(a: np.ndarray, b: np.ndarray) -> float:
