@@ -103,6 +103,10 @@ def copy_groups(
     size = np.bincount(inside, minlength=count + 1)
     mean = np.bincount(inside, probability[candidate], count + 1) / np.maximum(size, 1)
     eligible = (size >= cfg.min_pixels) & (mean >= cfg.confidence)
+    # A region the photo's edge cuts is no whole copy (its box and centre are off, and as the
+    # shape placed at every copy it would cut them all); the lattice places it.
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    eligible[edges] = False
     eligible[0] = False
     ids = np.flatnonzero(eligible)
     if len(ids) < cfg.min_copies:
@@ -233,16 +237,20 @@ def _place(
     height, width = probability.shape
     h, w = shape.shape
     top, left = round(centre[0] - h / 2), round(centre[1] - w / 2)
-    if (
-        top - SNAP >= 0
-        and left - SNAP >= 0
-        and top + h + SNAP <= height
-        and left + w + SNAP <= width
-    ):
-        view = probability[top - SNAP : top + h + SNAP, left - SNAP : left + w + SNAP]
-        score = cv2.matchTemplate(view.astype(np.float32), template, cv2.TM_CCORR_NORMED)
-        dy, dx = np.unravel_index(int(np.argmax(score)), score.shape)
-        top, left = top + int(dy) - SNAP, left + int(dx) - SNAP
+    # The view with SNAP pixels around, zero beyond the image's edge: a copy the edge cuts is
+    # snapped by its part inside (unsnapped, one was placed 2 pixels off, onto a held-out
+    # photo's own border line).
+    view = np.zeros((h + 2 * SNAP, w + 2 * SNAP), np.float32)
+    vy0, vx0 = max(top - SNAP, 0), max(left - SNAP, 0)
+    vy1, vx1 = min(top + h + SNAP, height), min(left + w + SNAP, width)
+    if vy0 >= vy1 or vx0 >= vx1:
+        return
+    view[vy0 - top + SNAP : vy1 - top + SNAP, vx0 - left + SNAP : vx1 - left + SNAP] = probability[
+        vy0:vy1, vx0:vx1
+    ]
+    score = cv2.matchTemplate(view, template, cv2.TM_CCORR_NORMED)
+    dy, dx = np.unravel_index(int(np.argmax(np.nan_to_num(score))), score.shape)
+    top, left = top + int(dy) - SNAP, left + int(dx) - SNAP
     y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + h, height), min(left + w, width)
     if y0 >= y1 or x0 >= x1:
         return

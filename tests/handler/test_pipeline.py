@@ -435,14 +435,14 @@ def test_different_shapes_on_a_lattice_are_not_a_tiled_mark():
 def test_the_lattice_adds_the_copies_cut_by_the_edge_or_half_seen():
     rng = np.random.default_rng(2)
     places = [(5 + 30 * row, 5 + 13 * row + 40 * col) for row in range(3) for col in range(4)]
-    # The fourth column: copies at x 125-151 of a 140-pixel-wide map, cut by its edge.
-    probability = rng.uniform(0.0, 0.1, (100, 140)).astype(np.float32)
-    words = [glyph_word((100, 160), *at)[:, :140] for at in places]
+    # The fourth column: copies at x 125, 138 and 151 of a 146-pixel-wide map, cut by its edge.
+    probability = rng.uniform(0.0, 0.1, (100, 146)).astype(np.float32)
+    words = [glyph_word((100, 160), *at)[:, :146] for at in places]
     for word in words:
         probability[word] = 0.85
     half_seen, empty = words[1], words[4]
     # The network saw half of one copy's pixels, and none of another's (no copy is there).
-    probability[half_seen] = np.where(rng.random(half_seen.sum()) < 0.5, 0.7, 0.2)
+    probability[half_seen] = np.where(rng.random(half_seen.sum()) < 0.5, 0.75, 0.2)
     probability[empty] = 0.05
     kept = decide_regions(probability, TILED)
     for word in words:
