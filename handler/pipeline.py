@@ -154,7 +154,7 @@ def decide_regions(
     if cfg.min_cluster_pixels > 0 and mask.any():
         mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
     if cfg.repeat_count > 0:
-        mask = mask | tiled_marks(probability, labels, count, tiled_config(cfg))
+        mask = mask | tiled_marks(probability, labels, size, mean, tiled_config(cfg))
     if cfg.grow_pixels > 0 and mask.any():
         mask = ndimage.binary_dilation(mask, CONNECTIVITY, iterations=cfg.grow_pixels)
     return mask

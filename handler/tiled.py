@@ -62,15 +62,28 @@ class TiledConfig:
 
 
 def tiled_marks(
-    probability: np.ndarray, labels: np.ndarray, count: int, cfg: TiledConfig
+    probability: np.ndarray,
+    labels: np.ndarray,
+    size: np.ndarray,
+    mean: np.ndarray,
+    cfg: TiledConfig,
 ) -> np.ndarray:
-    """(H, W) bool: the copies of tiled marks among the candidate regions ``labels`` (H, W)
-    (``count`` of them, 0 the background) of ``probability`` (H, W), and the copies their
-    lattices predict, each the shape of the surest copy with the candidate pixels next to it."""
+    """(H, W) bool: the copies of tiled marks among the candidate regions ``labels`` (H, W) of
+    ``probability`` (H, W), whose pixel counts and mean probabilities by label (0 the
+    background) are ``size`` and ``mean``, and the copies their lattices predict, each the
+    shape of the surest copy with the candidate pixels next to it."""
     found = np.zeros(labels.shape, dtype=bool)
-    ids, groups = copy_groups(probability, labels, count, cfg)
+    eligible = (size >= cfg.min_pixels) & (mean >= cfg.confidence)
+    # A region the photo's edge cuts is no whole copy (its box and centre are off, and as the
+    # shape placed at every copy it would cut them all); the lattice places it.
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    eligible[edges] = False
+    eligible[0] = False
+    ids = np.flatnonzero(eligible)
+    if len(ids) < cfg.min_copies:
+        return found
     windows = ndimage.find_objects(labels)
-    for members in groups:
+    for members in copy_groups(probability, labels, ids, windows, cfg):
         boxes = [windows[ids[k] - 1] for k in members]
         centres = np.array([[(s.start + s.stop) / 2 for s in box] for box in boxes])
         lattice = fit_lattice(centres)
@@ -82,9 +95,7 @@ def tiled_marks(
         # Every copy, found or predicted, is the shape of the surest region found, placed where
         # the lattice puts it: a found region joined to the photo's own content (a water drop's
         # highlight touching a letter, in a held-out photo) would take that content with it.
-        surest = max(
-            on, key=lambda k: probability[boxes[k]][labels[boxes[k]] == ids[members[k]]].mean()
-        )
+        surest = on[int(np.argmax(mean[ids[members[on]]]))]
         box = boxes[surest]
         shape = labels[box] == ids[members[surest]]
         template = np.where(shape, probability[box], 0).astype(np.float32)
@@ -94,26 +105,19 @@ def tiled_marks(
 
 
 def copy_groups(
-    probability: np.ndarray, labels: np.ndarray, count: int, cfg: TiledConfig
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(ids: the labels of the regions that may be copies, groups: index arrays into ids of
-    each set of ``min_copies`` or more regions that are copies of one another)."""
-    candidate = labels > 0
-    inside = labels[candidate]
-    size = np.bincount(inside, minlength=count + 1)
-    mean = np.bincount(inside, probability[candidate], count + 1) / np.maximum(size, 1)
-    eligible = (size >= cfg.min_pixels) & (mean >= cfg.confidence)
-    # A region the photo's edge cuts is no whole copy (its box and centre are off, and as the
-    # shape placed at every copy it would cut them all); the lattice places it.
-    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
-    eligible[edges] = False
-    eligible[0] = False
-    ids = np.flatnonzero(eligible)
-    if len(ids) < cfg.min_copies:
-        return ids, []
-    windows = ndimage.find_objects(labels)
-    boxes = np.array([[s.stop - s.start for s in windows[i - 1]] for i in ids], np.float32)
-    descriptors = np.stack([_descriptor(probability, labels, int(i), windows[i - 1]) for i in ids])
+    probability: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    windows: list[tuple[slice, ...] | None],
+    cfg: TiledConfig,
+) -> list[np.ndarray]:
+    """Index arrays into ``ids`` (the labels of the regions that may be copies; ``windows``:
+    every label's bounding box) of each set of ``min_copies`` or more regions that are copies
+    of one another."""
+    boxes = np.array([[s.stop - s.start for s in _box(windows, i)] for i in ids], np.float32)
+    descriptors = np.stack(
+        [_descriptor(probability, labels, int(i), _box(windows, i)) for i in ids]
+    )
     # Copies: boxes of one size, one shape.
     scale = np.maximum(boxes[:, None], boxes[None])
     alike = np.all(np.abs(boxes[:, None] - boxes[None]) <= SIZE_TOLERANCE * scale + 2, -1)
@@ -121,7 +125,13 @@ def copy_groups(
     np.fill_diagonal(alike, False)
     group_count, group_of = csgraph.connected_components(alike, directed=False)
     groups = [np.flatnonzero(group_of == g) for g in range(group_count)]
-    return ids, [g for g in groups if len(g) >= cfg.min_copies]
+    return [g for g in groups if len(g) >= cfg.min_copies]
+
+
+def _box(windows: list[tuple[slice, ...] | None], index: int) -> tuple[slice, ...]:
+    window = windows[index - 1]
+    assert window is not None  # every label in ids has pixels
+    return window
 
 
 def _descriptor(
