@@ -51,6 +51,21 @@ def augment_photo(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(np.clip(levels * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
+def mosaic(crop: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``crop`` with the part of it on one side of a random straight line (any angle, through a
+    point of its middle half) replaced by ``other`` (the same shape): a picture no training
+    photo is, with an edge between two photos that is not a mark. With a few dozen real photos
+    the detector learnt them whole (sure of marks on them, unsure of marks on held-out ones:
+    model/candidates/README.md, the region verifier); pieces of two at once cannot be learnt
+    so."""
+    height, width = crop.shape[:2]
+    angle = rng.uniform(0, np.pi)
+    cy, cx = rng.uniform(0.25, 0.75) * height, rng.uniform(0.25, 0.75) * width
+    ys, xs = np.mgrid[:height, :width]
+    side = (xs - cx) * np.cos(angle) + (ys - cy) * np.sin(angle) > 0
+    return np.where(side[..., None], other, crop)
+
+
 def draw_photo(
     photos: Sequence[np.ndarray], rng: np.random.Generator, weights: np.ndarray | None = None
 ) -> np.ndarray:
@@ -73,6 +88,7 @@ def training_examples(
     negative_fraction: float = 0.0,
     photo_weights: np.ndarray | None = None,
     crossing_fraction: float = 0.0,
+    mosaic_fraction: float = 0.0,
 ) -> list[WatermarkedExample]:
     """Random augmented crops, each with marks sized as if on an image whose short side is drawn
     log-uniformly from ``mark_reference_sizes``: a crop is a window of a photo of any size, so
@@ -82,13 +98,19 @@ def training_examples(
     negatives (training/negatives.py: (K, S, S, 3) crops a model fired on), turned at random.
     Photos are drawn uniformly, or with ``photo_weights`` (sampling_weights) when given. A
     ``crossing_fraction`` of the marked ones get thin lines of the photo under their mark
-    (synth.crossing_lines); at 0 the draws are those of a run without it."""
+    (synth.crossing_lines); at 0 the draws are those of a run without it. A ``mosaic_fraction``
+    of the crops, marked or not, are two photos' crops joined along a line (mosaic); at 0 it
+    takes no draw, so the draws are those of a run without it."""
     low, high = mark_reference_sizes
     examples = []
     for _ in range(count):
         photo = draw_photo(photos, rng, photo_weights)
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
         crop = augment_photo(crop, rng)
+        if mosaic_fraction > 0 and rng.random() < mosaic_fraction:
+            other = draw_photo(photos, rng, photo_weights)
+            other = random_crop(other, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
+            crop = mosaic(crop, augment_photo(other, rng), rng)
         if rng.random() < clean_fraction:
             if negatives is not None and len(negatives) and rng.random() < negative_fraction:
                 crop = negatives[int(rng.integers(len(negatives)))]

@@ -112,6 +112,8 @@ class TrainConfig:
     # The share of marked crops with thin lines of the photo under the mark
     # (training/synth.py crossing_lines).
     crossing_fraction: float = 0.0
+    # The share of crops made of two photos joined along a line (training/examples.py mosaic).
+    mosaic_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.mark_reference_sizes  # yaml gives a list
@@ -202,6 +204,7 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 cfg.hard_negative_fraction,
                 self.weights,
                 cfg.crossing_fraction,
+                cfg.mosaic_fraction,
             )
         )
 

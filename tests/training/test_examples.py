@@ -9,6 +9,7 @@ from PIL import Image
 from tests.images import photo
 from training.examples import (
     load_photo_folder,
+    mosaic,
     photo_sources,
     sampling_weights,
     training_examples,
@@ -65,3 +66,33 @@ def test_crossing_fraction_zero_draws_what_a_run_without_it_draws(assets):
     first, crossed = plain[0], all_crossed[0]
     assert not np.array_equal(first.clean, crossed.clean)
     assert np.array_equal(first.alpha, crossed.alpha)
+
+
+def test_mosaic_joins_two_crops_along_one_straight_line():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        joined = mosaic(np.zeros((40, 60, 3), np.uint8), np.full((40, 60, 3), 200, np.uint8), rng)
+        other = joined[..., 0] == 200
+        # Both photos show, each a real share of the crop (the line passes its middle half).
+        assert 0.1 < other.mean() < 0.9
+        assert set(np.unique(joined).tolist()) == {0, 200}
+        # One straight edge: each row (and column) crosses it at most once.
+        rows = np.abs(np.diff(other.astype(int), axis=1)).sum(axis=1)
+        cols = np.abs(np.diff(other.astype(int), axis=0)).sum(axis=0)
+        assert rows.max() <= 1 and cols.max() <= 1
+
+
+def test_mosaic_fraction_zero_draws_what_a_run_without_it_draws(assets):
+    photos = [np.full((48, 48, 3), 40, np.uint8), np.full((48, 48, 3), 220, np.uint8)]
+
+    def draw(**kwargs):
+        rng = np.random.default_rng(4)
+        return training_examples(photos, assets, rng, 12, 32, 1.0, (64, 64), 1.0, **kwargs)
+
+    plain, zero, joined = draw(), draw(mosaic_fraction=0.0), draw(mosaic_fraction=1.0)
+    for a, b in zip(plain, zero, strict=True):
+        assert np.array_equal(a.clean, b.clean)
+    # Flat photos: one level per crop alone, and two where crops of both photos were joined
+    # (a crop joined to another of the same photo keeps one, at most a colour shift apart).
+    assert all(len(np.unique(e.clean.reshape(-1, 3), axis=0)) == 1 for e in plain)
+    assert sum(len(np.unique(e.clean.reshape(-1, 3), axis=0)) == 2 for e in joined) >= 4
