@@ -13,6 +13,7 @@ from gateway.client_limits import CONCURRENCY_RETRY_AFTER_S, RATE_WINDOW_MINUTES
 from gateway.middleware import CONTENT_SECURITY_POLICY, RETRY_AFTER_S
 from gateway.proof_of_work import ALGORITHM, HEADER, KEY_PREFIX, Reason
 from gateway.settings import Settings
+from gateway.torchserve_client import UNSURE_LEVEL
 from gateway.upload import (
     CLEANED_SUFFIX,
     IMAGE_FIELD,
@@ -20,6 +21,7 @@ from gateway.upload import (
     MASK_SUFFIX,
     MULTIPART_OVERHEAD_BYTES,
     SAFE_FILENAME_CHARS,
+    UNSURE_PARAMETER,
 )
 from gateway.validation import FILE_EXTENSIONS, MAX_SIDE, SUPPORTED_FORMATS
 
@@ -229,13 +231,30 @@ def _detect(settings: Settings) -> Document:
         summary="The watermark mask the model predicts for one image.",
         description=(
             "Send the image as the multipart field `image`, or as the whole body with its "
-            "image/* content type. Nothing is cleaned: the answer shows what would be."
+            "image/* content type. Nothing is cleaned: the answer shows what would be. With "
+            f"`{UNSURE_PARAMETER}=true` it also shows what the model saw but was not sure "
+            "enough of to remove, for a person to judge."
         ),
         fields={IMAGE_FIELD: {**_BINARY, "description": "The photo: PNG, JPEG or WebP."}},
+        parameters=[
+            {
+                "name": UNSURE_PARAMETER,
+                "in": "query",
+                "required": False,
+                "description": (
+                    f"`true`: the regions the model saw but leaves alone come back at grey "
+                    f"{UNSURE_LEVEL} (below 128, so the mask sent back to /remove as it came "
+                    "removes only the 255 part; paint a region white to have it removed). "
+                    "`false`, the default: 255 and 0 only."
+                ),
+                "schema": {"type": "string", "enum": ["true", "false"], "default": "false"},
+            }
+        ],
         answer={
             "description": (
                 "A greyscale (8-bit) PNG of the image's displayed size: 255 where the "
-                "watermark is, 0 elsewhere."
+                f"watermark is, 0 elsewhere (and {UNSURE_LEVEL} where the model was unsure, "
+                f"with `{UNSURE_PARAMETER}=true`)."
             ),
             "headers": {**_always(), "Content-Disposition": _download(MASK_SUFFIX, "png")},
             "content": {MASK_TYPE: {"schema": _BINARY}},
@@ -256,6 +275,7 @@ def _upload_operation(
     answer: Document,
     too_large: str,
     undecodable: str,
+    parameters: list[Document] | None = None,
 ) -> Document:
     """What /remove and /detect share: the two ways to send an image, the proof-of-work
     header, and every refusal on the way to the model."""
@@ -276,7 +296,8 @@ def _upload_operation(
                     + ("Required here." if settings.proof_of_work else "Not needed here (off).")
                 ),
                 "schema": {"type": "string"},
-            }
+            },
+            *(parameters or []),
         ],
         "requestBody": {
             "required": True,
@@ -297,7 +318,8 @@ def _upload_operation(
             "400": _error(
                 "No image: no content type, an empty image, a form without `image`, a file "
                 "field twice, other form fields over "
-                f"{MULTIPART_OVERHEAD_BYTES:,} bytes, or a malformed form."
+                f"{MULTIPART_OVERHEAD_BYTES:,} bytes, or a malformed form; or a query "
+                "parameter of an unknown value."
             ),
             "403": _error(
                 f"The proof of work in `{HEADER}` is missing, wrong, expired or already used "

@@ -66,6 +66,10 @@ MASK_PART = "mask"
 TASK_PART = "task"
 TASK_REMOVE = "remove"
 TASK_DETECT = "detect"
+TASK_DETECT_UNSURE = "detect_unsure"
+# The grey of the regions a detect_unsure mask shows as unsure (handler/imaging.py's
+# UNSURE_LEVEL; the gateway is deployed without the handler's code, a test holds them equal).
+UNSURE_LEVEL = 64
 
 
 def _prediction_form(task: str, image: bytes, mime: str) -> aiohttp.FormData:
@@ -84,8 +88,8 @@ class TorchServeClient:
 
     Every request is multipart/form-data: an `image` part (the upload's bytes, labelled with
     its MIME type), for remove optionally a `mask` part (white = watermark, labelled likewise),
-    and a `task` text part, "remove" or "detect". The session's timeout bounds inference; the
-    readiness probe uses ready_timeout_s.
+    and a `task` text part, "remove", "detect" or "detect_unsure". The session's timeout bounds
+    inference; the readiness probe uses ready_timeout_s.
     """
 
     def __init__(
@@ -123,15 +127,17 @@ class TorchServeClient:
             form.add_field(MASK_PART, io.BytesIO(mask), content_type=mask_mime, filename=MASK_PART)
         return await self._predict(form, self._inference_timeout)
 
-    async def detect_watermark(self, image: bytes, mime: str) -> tuple[bytes, str]:
+    async def detect_watermark(
+        self, image: bytes, mime: str, unsure: bool = False
+    ) -> tuple[bytes, str]:
         """Send encoded image bytes of type mime; return the predicted watermark mask (the
-        handler answers a greyscale PNG) and its type.
+        handler answers a greyscale PNG; with ``unsure``, the regions the model saw and left at
+        UNSURE_LEVEL) and its type.
 
         Raises a TorchServeError subclass on any failure.
         """
-        return await self._predict(
-            _prediction_form(TASK_DETECT, image, mime), self._inference_timeout
-        )
+        task = TASK_DETECT_UNSURE if unsure else TASK_DETECT
+        return await self._predict(_prediction_form(task, image, mime), self._inference_timeout)
 
     async def is_ready(self) -> bool:
         """True when the model cleans a tiny test image and answers with an image."""

@@ -19,6 +19,8 @@ from gateway.validation import FILE_EXTENSIONS, UploadError
 
 IMAGE_FIELD = "image"
 MASK_FIELD = "mask"
+# /detect's query parameter: true asks for the regions the model saw and left, too.
+UNSURE_PARAMETER = "unsure"
 # Room for multipart boundaries, part headers and small extra fields on top of the files.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 _CHUNK_BYTES = 64 * 1024

@@ -14,7 +14,14 @@ from gateway.gatekeeper import admitted
 from gateway.keys import PROOF_OF_WORK, SETTINGS, TORCHSERVE
 from gateway.openapi import api_document
 from gateway.torchserve_client import TorchServeFailed
-from gateway.upload import CLEANED_SUFFIX, MASK_SUFFIX, Upload, download_filename, read_upload
+from gateway.upload import (
+    CLEANED_SUFFIX,
+    MASK_SUFFIX,
+    UNSURE_PARAMETER,
+    Upload,
+    download_filename,
+    read_upload,
+)
 from gateway.validation import (
     UploadError,
     inspect_image,
@@ -106,15 +113,28 @@ async def remove(request: web.Request) -> web.Response:
 @routes.post("/api/v1/detect")
 async def detect(request: web.Request) -> web.Response:
     """The predicted watermark mask of one image (multipart field `image` or a raw image/*
-    body): a greyscale PNG of its size, 255 where the watermark is, 0 elsewhere."""
+    body): a greyscale PNG of its size, 255 where the watermark is, 0 elsewhere; with
+    `?unsure=true`, UNSURE_LEVEL where the model saw something and left it."""
     settings = request.app[SETTINGS]
+    # Before admission: a request that cannot be answered takes no slot and no proof of work.
+    unsure = _flag(request, UNSURE_PARAMETER)
     async with admitted(request):
         upload = await _read(request, with_mask=False)
         loop = asyncio.get_running_loop()
         info = await loop.run_in_executor(None, inspect_image, upload.data, settings.max_pixels)
-        mask, content_type = await request.app[TORCHSERVE].detect_watermark(upload.data, info.mime)
+        mask, content_type = await request.app[TORCHSERVE].detect_watermark(
+            upload.data, info.mime, unsure
+        )
     _check_answer(mask_mismatch(info, mask, content_type))
     return _image_answer(mask, content_type, download_filename(upload.filename, "PNG", MASK_SUFFIX))
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    """A true/false query parameter, false when absent; 400 for any other value."""
+    value = request.query.get(name, "false")
+    if value not in ("true", "false"):
+        raise UploadError(400, f"{name} must be true or false, not {value[:40]!r}")
+    return value == "true"
 
 
 async def _read(request: web.Request, *, with_mask: bool) -> Upload:

@@ -5,7 +5,9 @@ TorchServe requires this module to define exactly one class, the handler.
 
 A request is either a raw image body (clean it), or multipart/form-data with the parts
 ``image``, optionally ``mask`` (a person's mask: white = watermark; it replaces detection) and
-``task`` (``remove``, the default, or ``detect``: answer with the mask instead).
+``task`` (``remove``, the default; ``detect``: answer with the mask instead; ``detect_unsure``:
+the mask, and at a grey of their own the regions the network saw but was not sure enough of
+to remove, for a person to judge).
 
 The work (detection, regions, restoration, which pixels may change) is handler/engine.py's;
 this module decodes, batches requests and encodes.
@@ -27,7 +29,7 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from handler.engine import Engine
 from handler.imaging import MIME_TYPES, CleanedImage, ImageRejected, encode_image, encode_mask
-from handler.jobs import Answer, Job, read_job
+from handler.jobs import DETECT_TASKS, Answer, Job, read_job
 from training.checkpoint import load_model
 
 logger = logging.getLogger(__name__)
@@ -109,12 +111,18 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
             [job.image.rgb for job in jobs.values()],
             [job.mask for job in jobs.values()],
             [job.task == "remove" for job in jobs.values()],
+            [job.task == "detect_unsure" for job in jobs.values()],
         )
         results = dict(zip(jobs, cleaned, strict=True))
         return [
             item
             if isinstance(item, ImageRejected)
-            else Answer(item, CleanedImage(results[i].output, item.image), results[i].mask)
+            else Answer(
+                item,
+                CleanedImage(results[i].output, item.image),
+                results[i].mask,
+                results[i].unsure,
+            )
             for i, item in enumerate(data)
         ]
 
@@ -127,8 +135,8 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
                 self.context.set_response_status(item.status, item.message, idx)
                 self.context.set_response_content_type(idx, "application/json")
                 responses.append(json.dumps({"error": item.message}).encode())
-            elif item.job.task == "detect":
-                responses.append(encode_mask(item.mask))
+            elif item.job.task in DETECT_TASKS:
+                responses.append(encode_mask(item.mask, item.unsure))
                 self.context.set_response_content_type(idx, MIME_TYPES["PNG"])
             else:
                 responses.append(encode_image(item.cleaned))

@@ -30,6 +30,7 @@ from handler.pipeline import (
     Restorer,
     decide_regions,
     remove_watermark,
+    unsure_regions,
 )
 from handler.regions import (
     RegionConfig,
@@ -83,6 +84,8 @@ class Cleaned:
     output: np.ndarray  # (H, W, 3) uint8
     mask: np.ndarray  # (H, W) bool: the pixels that were allowed to change
     tiles: list[tuple[int, int]] | None  # the tiles detected at full size, None when whole
+    # (H, W) bool, when asked for: what the network saw that the mask leaves (unsure_regions)
+    unsure: np.ndarray | None = None
 
 
 def forward_groups(sizes: list[tuple[int, int]], budget: int) -> list[list[int]]:
@@ -293,16 +296,19 @@ class Engine:
         images: list[np.ndarray],
         masks: list[np.ndarray | None] | None = None,
         restore: list[bool] | None = None,
+        unsure: list[bool] | None = None,
     ) -> list[Cleaned]:
         """Each (H, W, 3) uint8 image with its watermark removed, at its own size. A given
         (H, W) bool mask replaces the decided regions of its image; where ``restore`` is False
-        only the mask is decided and the image comes back as it was."""
+        only the mask is decided and the image comes back as it was; where ``unsure`` is True
+        the regions the network saw and the mask leaves come back too."""
         masks = masks or [None] * len(images)
         restore = restore or [True] * len(images)
+        unsure = unsure or [False] * len(images)
         detections = self.detect([self.tensor(image) for image in images])
         cleaned = []
-        for image, given, wanted, (detection, tiles) in zip(
-            images, masks, restore, detections, strict=True
+        for image, given, wanted, suggest, (detection, tiles) in zip(
+            images, masks, restore, unsure, detections, strict=True
         ):
             if wanted:
                 learned: Restorer | None = None
@@ -312,7 +318,8 @@ class Engine:
             else:
                 output = image
                 mask = decide_regions(detection.probability, self.pipeline, detection.examined)
-            cleaned.append(Cleaned(output, mask, tiles))
+            left = unsure_regions(detection.probability, mask, self.pipeline) if suggest else None
+            cleaned.append(Cleaned(output, mask, tiles, left))
         return cleaned
 
     def tensor(self, rgb: np.ndarray) -> torch.Tensor:

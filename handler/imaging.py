@@ -22,6 +22,9 @@ DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.
 _DEEP_GREY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 JPEG_QUALITY = 95
 WEBP_QUALITY = 95
+# The grey of a detect_unsure mask's unsure regions (encode_mask): a person's mask reads 128
+# and above as watermark (decode_mask), so this is kept apart from 255 and 0 and below 128.
+UNSURE_LEVEL = 64
 
 
 class ImageRejected(Exception):
@@ -131,10 +134,15 @@ def decode_mask(data: bytes, height: int, width: int) -> np.ndarray:
     return np.asarray(img.convert("L")) >= 128
 
 
-def encode_mask(mask: np.ndarray) -> bytes:
-    """(H, W) bool -> greyscale PNG bytes, 255 where the watermark is."""
+def encode_mask(mask: np.ndarray, unsure: np.ndarray | None = None) -> bytes:
+    """(H, W) bool -> greyscale PNG bytes, 255 where the watermark is; with ``unsure`` (H, W)
+    bool, UNSURE_LEVEL there outside the mask: below decode_mask's 128, so the PNG sent back as
+    it came removes what the mask holds and nothing more."""
+    levels = mask.astype(np.uint8) * 255
+    if unsure is not None:
+        levels[unsure & ~mask] = UNSURE_LEVEL
     buffer = io.BytesIO()
-    Image.fromarray(mask.astype(np.uint8) * 255, "L").save(buffer, format="PNG")
+    Image.fromarray(levels, "L").save(buffer, format="PNG")
     return buffer.getvalue()
 
 

@@ -12,7 +12,10 @@ import numpy as np
 
 from handler.imaging import CleanedImage, DecodedImage, ImageRejected, decode_image, decode_mask
 
-TASKS = ("remove", "detect")
+# remove: the cleaned image; detect: the mask as a PNG; detect_unsure: the mask with the regions
+# the network saw and the gate left at a grey level of their own (imaging.encode_mask).
+TASKS = ("remove", "detect", "detect_unsure")
+DETECT_TASKS = ("detect", "detect_unsure")
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Answer:
     job: Job
     cleaned: CleanedImage
     mask: np.ndarray  # (H, W) bool: the pixels allowed to change
+    unsure: np.ndarray | None = None  # (H, W) bool, for detect_unsure: what the mask leaves
 
 
 def _text(value: Any) -> str:

@@ -160,6 +160,22 @@ def decide_regions(
     return mask
 
 
+def unsure_regions(probability: np.ndarray, mask: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
+    """(H, W) bool: what the network saw but the gate did not keep, for a person to judge (the
+    API's detect with ``unsure``, the page's suggestions): the candidate regions (probability
+    above ``mask_threshold``) of ``busy_min_pixels`` or more, the busy-photo rule's unsure
+    regions, outside the final ``mask``. Nothing here is ever changed unless a person sends it
+    back as part of a mask."""
+    candidate = probability > cfg.mask_threshold
+    labels, count = ndimage.label(candidate, structure=CONNECTIVITY)
+    if count == 0:
+        return candidate
+    big = np.bincount(labels[candidate], minlength=count + 1) >= cfg.busy_min_pixels
+    big[0] = False
+    unsure: np.ndarray = big[labels] & ~mask
+    return unsure
+
+
 def tiled_config(cfg: PipelineConfig) -> TiledConfig:
     return TiledConfig(
         min_copies=cfg.repeat_count,

@@ -16,6 +16,7 @@ from PIL import Image
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from gateway.torchserve_client import UNSURE_LEVEL
 from handler.archive import MODEL_NAME, build_archive
 from serving.torchserve import REPO, Ports, TorchServe
 from tests.images import decode, encode
@@ -93,17 +94,22 @@ async def clean_through_gateway(client, example) -> np.ndarray:
     return np.asarray(out)
 
 
-async def detect_through_gateway(client, example) -> np.ndarray:
-    """POST the watermarked example to /api/v1/detect; check the PNG mask; return it as bool."""
+async def detect_through_gateway(client, example, unsure: bool = False) -> np.ndarray:
+    """POST the watermarked example to /api/v1/detect; check the PNG mask; return it as bool
+    (with ``unsure``: its grey levels, 0, UNSURE_LEVEL and 255)."""
     form = FormData()
     form.add_field("image", encode(example.watermarked, "PNG"), filename="wm.png",
                    content_type="image/png")  # fmt: skip
-    response = await client.post("/api/v1/detect", data=form)
+    query = "?unsure=true" if unsure else ""
+    response = await client.post(f"/api/v1/detect{query}", data=form)
     assert response.status == 200, await response.text()
     mask = decode(await response.read())
     assert mask.format == "PNG" and mask.mode == "L"
     assert mask.size == example.watermarked.shape[1::-1]
     values = np.asarray(mask)
+    if unsure:
+        assert set(np.unique(values)) <= {0, UNSURE_LEVEL, 255}
+        return values
     assert set(np.unique(values)) <= {0, 255}
     return values == 255
 
@@ -119,6 +125,18 @@ async def test_only_the_detected_mask_changes(client, validation_set):
         assert np.array_equal(out[~mask], example.watermarked[~mask])
         changed += int(not np.array_equal(out, example.watermarked))
     assert changed > 0
+
+
+async def test_detect_with_unsure_adds_what_was_left_and_keeps_the_mask(client, validation_set):
+    """Through the real TorchServe: the 255 part of ?unsure=true is the plain mask, and on these
+    marked images the network saw some marked pixels it did not keep."""
+    unsure_on_marks = 0
+    for example in validation_set:
+        mask = await detect_through_gateway(client, example)
+        levels = await detect_through_gateway(client, example, unsure=True)
+        assert np.array_equal(levels == 255, mask)
+        unsure_on_marks += int(np.count_nonzero((levels == UNSURE_LEVEL) & example.mask))
+    assert unsure_on_marks > 0
 
 
 async def test_a_given_mask_is_restored_better_than_the_input(client, validation_set):

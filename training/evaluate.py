@@ -73,9 +73,12 @@ def score_marked(
     """Every method on every example: overall and per-style means, plus clearmark's outputs and
     final masks."""
     rows: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
-    outputs, masks, tile_shares = [], [], []
+    outputs, masks, tile_shares, shown = [], [], [], []
     for ex in examples:
-        [served] = engine.clean([ex.watermarked])
+        [served] = engine.clean([ex.watermarked], unsure=[True])
+        assert served.unsure is not None
+        # What the page shows a person: the mask, and in amber what the network saw and left.
+        shown.append(mask_scores(served.mask | served.unsure, ex.mask))
         [given] = engine.clean([ex.watermarked], [ex.mask])
         outputs.append(served.output)
         masks.append(served.mask)
@@ -93,7 +96,19 @@ def score_marked(
     }
     result["examples"] = len(examples)
     result["tile_share"] = float(np.mean(tile_shares))
+    result["with_unsure"] = with_unsure(rows["model"], shown)
     return result, outputs, masks
+
+
+def with_unsure(
+    served: Sequence[dict[str, float]], shown: Sequence[dict[str, float]]
+) -> dict[str, float]:
+    """The mask with the unsure regions (``shown``: mask_scores of the two together, image by
+    image) against the mask alone (``served``: its image_scores): their means, and how many
+    marks the mask holds less than half of and the two together half or more (a person can add
+    them with a click or two on the page)."""
+    rescued = sum(s["recall"] < 0.5 <= w["recall"] for s, w in zip(served, shown, strict=True))
+    return {**summarise(list(shown)), "marks_rescued": int(rescued)}
 
 
 def photo_losses(rows: dict[str, list[dict[str, float]]]) -> dict[str, float]:

@@ -95,6 +95,21 @@ def _ungated_lines(section: dict[str, Any], clean: dict[str, Any] | None) -> lis
     return [line + ".", ""]
 
 
+def _unsure_lines(section: dict[str, Any]) -> list[str]:
+    """What the page shows a person: the mask with the regions the network saw and left (in
+    amber, added with Pick or Add all); evaluations from before it was measured have none."""
+    if "with_unsure" not in section:
+        return []
+    w = section["with_unsure"]
+    return [
+        f"The mask with what the network saw and left (the page's amber regions, "
+        f"`/api/v1/detect?unsure=true`): recall {w['recall']:.3f}, precision "
+        f"{w['precision']:.3f}; {w['marks_rescued']} of the {section['examples']} marks have "
+        "less than half of their pixels in the mask and half or more in the two together.",
+        "",
+    ]
+
+
 def _photo_lines(summary: dict[str, Any]) -> list[str]:
     """Photo by photo, which marked photos came back worse than their input, and how many marks
     were removed whole, partly or left (evaluations from before each was measured have no such
@@ -198,6 +213,7 @@ def eval_table(summary: dict[str, Any]) -> str:
         *_methods_table(p256),
         "",
         *_ungated_lines(p256, clean),
+        *_unsure_lines(p256),
         "Per style, PSNR dB (gap closed: clearmark's gain over the input as a share of Telea's "
         "with the true mask):",
         "",
@@ -210,6 +226,7 @@ def eval_table(summary: dict[str, Any]) -> str:
         *_methods_table(full),
         "",
         *_ungated_lines(full, None),
+        *_unsure_lines(full),
         *_style_table(full),
         "",
         *_photo_lines(summary),

@@ -50,7 +50,8 @@ export function removeWatermark(file, mask, hooks) {
   return call(REMOVE_URL, parts, hooks);
 }
 
-// The model's mask: a greyscale PNG of the image's size, 255 on the watermark.
+// The model's mask: a greyscale PNG of the image's size, 255 on the watermark, and the
+// unsure grey (unsure.js LEVELS) where the model saw something it leaves.
 export function detectWatermark(file, hooks) {
-  return call(DETECT_URL, [["image", file, file.name]], hooks);
+  return call(DETECT_URL + "?unsure=true", [["image", file, file.name]], hooks);
 }

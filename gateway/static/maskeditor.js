@@ -1,12 +1,15 @@
 // The watermark mask of one photo on a canvas over it, at the photo's full size: shown as a
 // tint, corrected with a brush (adds) and an eraser (removes) of a chosen size, with undo, and
-// given back as the PNG the API's `mask` part takes (white = watermark, black = keep).
+// given back as the PNG the API's `mask` part takes (white = watermark, black = keep). What
+// the model saw but left (detect's unsure regions) shows in a tint of its own underneath; a
+// person adds one region with a click of the pick tool, or all of them at once.
+// maskLevels and regionAt are unsure.js's (a classic script, so that node can test them).
 
 import { button, element, uniqueId } from "./dom.js";
 
 const TINT = "rgb(255, 0, 90)"; // how the mask is drawn; the overlay's opacity is in style.css
 const TINT_RGB = [255, 0, 90];
-const WATERMARK_LEVEL = 128; // the handler reads grey >= 128 as watermark
+const UNSURE_RGB = [255, 176, 0]; // the unsure regions' tint
 const SIZES = { min: 4, max: 160, initial: 32 }; // brush diameter in screen pixels
 const KEY_MOVES = {
   ArrowLeft: [-1, 0],
@@ -28,12 +31,26 @@ export function createMaskEditor(stage, width, height, name) {
   const detected = document.createElement("canvas");
   detected.width = width;
   detected.height = height;
+  // What it saw and left: shown under the mask (less what the mask covers now), and the same
+  // pixels in the mask's tint, which "Add all" draws into the mask.
+  const unsureShown = element("canvas", "unsure-regions");
+  unsureShown.width = width;
+  unsureShown.height = height;
+  unsureShown.hidden = true;
+  unsureShown.setAttribute("aria-hidden", "true");
+  const unsureTint = document.createElement("canvas");
+  unsureTint.width = width;
+  unsureTint.height = height;
+  let unsurePixels = null; // one byte a pixel, 1 where unsure; null until loaded
+  let unsureShade = null; // the unsure pixels in UNSURE_RGB
   const cursor = element("div", "brush-cursor");
   cursor.setAttribute("aria-hidden", "true");
   cursor.hidden = true;
-  stage.append(canvas, cursor);
+  stage.append(unsureShown, canvas, cursor);
 
-  const strokes = []; // {erase, radius (image px), points: [[x, y], ...]}
+  // {erase, radius (image px), points: [[x, y], ...]}, or {region: {left, top, canvas}} (a
+  // picked unsure region), or {all: true} (every unsure region)
+  const strokes = [];
   let editing = false;
   let live = null; // the stroke under the pointer
   const at = [width / 2, height / 2]; // the keyboard brush, in image pixels
@@ -46,6 +63,7 @@ export function createMaskEditor(stage, width, height, name) {
   for (const [value, text] of [
     ["brush", "Brush: add to the mask"],
     ["eraser", "Eraser: remove from it"],
+    ["pick", "Pick: add a part it was unsure of"],
   ]) {
     const label = element("label", "tool");
     const radio = element("input");
@@ -57,6 +75,10 @@ export function createMaskEditor(stage, width, height, name) {
     label.append(radio, document.createTextNode(" " + text));
     tools.append(label);
   }
+  const pickLabel = radios.pick.parentElement;
+  pickLabel.hidden = true;
+  const addAll = button("Add all it was unsure of", "add-unsure");
+  addAll.hidden = true;
   const sizeLabel = element("label", "size");
   const size = element("input");
   size.type = "range";
@@ -67,12 +89,20 @@ export function createMaskEditor(stage, width, height, name) {
   sizeLabel.append(document.createTextNode("Size "), size, sizeShown);
   const undo = button("Undo", "undo");
   undo.disabled = true;
-  tools.append(sizeLabel, undo);
+  tools.append(addAll, sizeLabel, undo);
+  const unsureHint = element(
+    "p",
+    "keys-hint unsure-hint",
+    "Amber: what clearmark saw but was not sure was a watermark. It stays in the photo " +
+      "unless you add it to the mask."
+  );
+  unsureHint.hidden = true;
+  tools.append(unsureHint);
   const keysHint = element(
     "p",
     "keys-hint",
-    "On the photo: drag to paint. With the keyboard: arrows move the brush, " +
-      "Shift+arrows paint as they move, Space paints a dot, Ctrl+Z undoes."
+    "On the photo: drag to paint (click to pick). With the keyboard: arrows move the " +
+      "brush, Shift+arrows paint as they move, Space paints a dot (or picks), Ctrl+Z undoes."
   );
   keysHint.id = uniqueId("mask-keys");
   tools.append(keysHint);
@@ -107,18 +137,55 @@ export function createMaskEditor(stage, width, height, name) {
   }
 
   function paintStroke(stroke) {
-    stroke.points.forEach((point, i) => paintSegment(stroke, stroke.points[Math.max(i - 1, 0)], point));
+    if (stroke.all) {
+      context.drawImage(unsureTint, 0, 0);
+    } else if (stroke.region) {
+      context.drawImage(stroke.region.canvas, stroke.region.left, stroke.region.top);
+    } else {
+      stroke.points.forEach((point, i) => paintSegment(stroke, stroke.points[Math.max(i - 1, 0)], point));
+    }
+  }
+
+  // The unsure tint where the mask does not cover it now.
+  function showUnsure() {
+    if (!unsureShade) return;
+    const shown = unsureShown.getContext("2d");
+    shown.globalCompositeOperation = "source-over";
+    shown.clearRect(0, 0, width, height);
+    shown.drawImage(unsureShade, 0, 0);
+    shown.globalCompositeOperation = "destination-out";
+    shown.drawImage(canvas, 0, 0);
+    shown.globalCompositeOperation = "source-over";
   }
 
   function redraw() {
     context.clearRect(0, 0, width, height);
     context.drawImage(detected, 0, 0);
     strokes.forEach(paintStroke);
+    showUnsure();
   }
 
   function commit(stroke) {
     strokes.push(stroke);
     undo.disabled = false;
+    showUnsure();
+  }
+
+  // The unsure region at or near point (within the brush's reach) as a stroke, or null.
+  function pickAt(point) {
+    if (!unsurePixels) return null;
+    const found = regionAt(unsurePixels, width, height, point[0], point[1], radiusNow());
+    if (!found) return null;
+    const piece = document.createElement("canvas");
+    piece.width = found.width;
+    piece.height = found.height;
+    const pieceContext = piece.getContext("2d");
+    const pixels = pieceContext.createImageData(found.width, found.height);
+    tintPixels(pixels.data, found.pixels, TINT_RGB);
+    pieceContext.putImageData(pixels, 0, 0);
+    const stroke = { region: { left: found.left, top: found.top, canvas: piece } };
+    paintStroke(stroke);
+    return stroke;
   }
 
   function startStroke(point) {
@@ -147,11 +214,17 @@ export function createMaskEditor(stage, width, height, name) {
     cursor.style.width = size.value + "px";
     cursor.style.height = size.value + "px";
     cursor.classList.toggle("erasing", radios.eraser.checked);
+    cursor.classList.toggle("picking", radios.pick.checked);
   }
 
   canvas.addEventListener("pointerdown", (event) => {
     if (!editing) return;
     event.preventDefault();
+    if (radios.pick.checked) {
+      const picked = pickAt(pointAt(event));
+      if (picked) commit(picked);
+      return;
+    }
     canvas.setPointerCapture(event.pointerId);
     live = startStroke(pointAt(event));
   });
@@ -176,14 +249,19 @@ export function createMaskEditor(stage, width, height, name) {
       const step = Math.max(radiusNow(), 1);
       const from = [at[0], at[1]];
       showCursor([at[0] + move[0] * step, at[1] + move[1] * step]);
-      if (event.shiftKey) {
+      if (event.shiftKey && !radios.pick.checked) {
         const stroke = startStroke(from);
         extendStroke(stroke, [at[0], at[1]]);
         commit(stroke);
       }
     } else if (event.key === " " || event.key === "Enter") {
       event.preventDefault();
-      commit(startStroke([at[0], at[1]]));
+      if (radios.pick.checked) {
+        const picked = pickAt([at[0], at[1]]);
+        if (picked) commit(picked);
+      } else {
+        commit(startStroke([at[0], at[1]]));
+      }
     } else if ((event.ctrlKey || event.metaKey) && event.key.toLowerCase() === "z") {
       event.preventDefault();
       undoLast();
@@ -201,6 +279,11 @@ export function createMaskEditor(stage, width, height, name) {
   }
 
   undo.addEventListener("click", undoLast);
+  addAll.addEventListener("click", () => {
+    const stroke = { all: true };
+    paintStroke(stroke);
+    commit(stroke);
+  });
   size.addEventListener("input", () => {
     sizeShown.textContent = size.value + " px";
     showCursor(at);
@@ -211,7 +294,8 @@ export function createMaskEditor(stage, width, height, name) {
     tools,
     loaded: false,
 
-    // The model's mask, a greyscale PNG Blob: grey >= 128 becomes the tint, the rest clear.
+    // The model's mask, a greyscale PNG Blob: grey >= 128 becomes the tint, the unsure grey
+    // (unsure.js) the unsure tint underneath, the rest clear.
     async load(maskBlob) {
       const bitmap = await createImageBitmap(maskBlob);
       const scratch = document.createElement("canvas");
@@ -221,21 +305,29 @@ export function createMaskEditor(stage, width, height, name) {
       scratchContext.drawImage(bitmap, 0, 0, width, height);
       bitmap.close();
       const pixels = scratchContext.getImageData(0, 0, width, height);
-      const data = pixels.data; // RGBA, 8 bits each
-      for (let i = 0; i < data.length; i += 4) {
-        const watermark = data[i] >= WATERMARK_LEVEL;
-        data[i] = TINT_RGB[0];
-        data[i + 1] = TINT_RGB[1];
-        data[i + 2] = TINT_RGB[2];
-        data[i + 3] = watermark ? 255 : 0;
-      }
+      const { mask, unsure } = maskLevels(pixels.data);
+      tintPixels(pixels.data, mask, TINT_RGB);
       detected.getContext("2d").putImageData(pixels, 0, 0);
+      if (unsure.some((value) => value === 1)) {
+        unsurePixels = unsure;
+        tintPixels(pixels.data, unsure, TINT_RGB);
+        unsureTint.getContext("2d").putImageData(pixels, 0, 0);
+        tintPixels(pixels.data, unsure, UNSURE_RGB);
+        unsureShade = document.createElement("canvas");
+        unsureShade.width = width;
+        unsureShade.height = height;
+        unsureShade.getContext("2d").putImageData(pixels, 0, 0);
+        pickLabel.hidden = false;
+        addAll.hidden = false;
+        unsureHint.hidden = false;
+      }
       this.loaded = true;
       redraw();
     },
 
     show(shown) {
       canvas.hidden = !shown;
+      unsureShown.hidden = !shown || !unsureShade;
     },
 
     setEditing(on) {
@@ -274,4 +366,14 @@ export function createMaskEditor(stage, width, height, name) {
       return new Promise((resolve) => out.toBlob(resolve, "image/png"));
     },
   };
+}
+
+// RGBA data (4 bytes a pixel) set to rgb, opaque where where[i] is 1, clear elsewhere.
+function tintPixels(data, where, rgb) {
+  for (let i = 0; i < where.length; i += 1) {
+    data[4 * i] = rgb[0];
+    data[4 * i + 1] = rgb[1];
+    data[4 * i + 2] = rgb[2];
+    data[4 * i + 3] = where[i] ? 255 : 0;
+  }
 }

@@ -20,6 +20,7 @@ from PIL import ExifTags, Image, ImageOps
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from gateway.torchserve_client import UNSURE_LEVEL
 
 MAX_UPLOAD_BYTES = 200_000
 MAX_PIXELS = 300 * 300
@@ -62,7 +63,7 @@ class FakeTorchServe:
     """TorchServe's predictions route with a behaviour each test can set.
 
     It takes what the handler takes from the gateway: multipart parts `image`, optionally
-    `mask`, and `task` ("remove" or "detect").
+    `mask`, and `task` ("remove", "detect" or "detect_unsure").
     """
 
     mode: str = SUCCESS
@@ -90,8 +91,8 @@ class FakeTorchServe:
             return _torchserve_error(500, "InternalServerException", "Worker died.")
         if self.mode == HUGE:
             return web.Response(body=bytes(2_000_000), content_type="image/png")
-        if prediction.task == "detect":
-            return self._detect(image)
+        if prediction.task in ("detect", "detect_unsure"):
+            return self._detect(image, unsure=prediction.task == "detect_unsure")
         if self.mode in (SUCCESS, SLOW):
             return web.Response(body=upright(image), content_type=prediction.image_mime)
         if self.mode == WRONG_SIZE:
@@ -103,10 +104,10 @@ class FakeTorchServe:
             return web.Response(body=image, content_type="application/octet-stream")
         raise AssertionError(f"unknown fake mode {self.mode} for remove")
 
-    def _detect(self, image: bytes) -> web.Response:
+    def _detect(self, image: bytes, unsure: bool = False) -> web.Response:
         size = displayed_size(image)
         if self.mode in (SUCCESS, SLOW):
-            return web.Response(body=fake_mask(size), content_type="image/png")
+            return web.Response(body=fake_mask(size, unsure), content_type="image/png")
         if self.mode == WRONG_SIZE:
             return web.Response(body=fake_mask((7, 5)), content_type="image/png")
         if self.mode == WRONG_TYPE:
@@ -131,7 +132,7 @@ async def _read_prediction(request: web.Request) -> Prediction:
         parts[part.name] = (part.headers.get(hdrs.CONTENT_TYPE, ""), bytes(await part.read()))
     assert set(parts) <= {"image", "mask", "task"}, sorted(parts)
     task = parts["task"][1].decode()
-    assert task in ("remove", "detect"), task
+    assert task in ("remove", "detect", "detect_unsure"), task
     image_mime, image = parts["image"]
     if "mask" not in parts:
         return Prediction(task, image_mime, image)
@@ -242,11 +243,17 @@ def upright(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def fake_mask(size: tuple[int, int]) -> bytes:
-    """The fake model's watermark mask: a greyscale PNG, its left half 255, the rest 0."""
+def fake_mask(size: tuple[int, int], unsure: bool = False) -> bytes:
+    """The fake model's watermark mask: a greyscale PNG, its left half 255, the rest 0; with
+    ``unsure``, two bands across the right half UNSURE_LEVEL (what the model saw and left), at
+    60-70% and 85-95% of the height."""
     width, height = size
     mask = Image.new("L", size, 0)
     mask.paste(255, (0, 0, width // 2, height))
+    if unsure:
+        for top, bottom in ((0.6, 0.7), (0.85, 0.95)):
+            box = (width // 2 + 2, int(height * top), width - 2, int(height * bottom))
+            mask.paste(UNSURE_LEVEL, box)
     buffer = io.BytesIO()
     mask.save(buffer, format="PNG")
     return buffer.getvalue()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import io
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from gateway.app import create_app
 from gateway.middleware import CONTENT_SECURITY_POLICY
 from gateway.settings import Settings
+from gateway.torchserve_client import UNSURE_LEVEL
 from tests.gateway.conftest import (
     BUSY_503,
     AiohttpClient,
@@ -186,6 +188,52 @@ async def test_detect_takes_a_raw_body(
     assert await response.read() == fake_mask(SIZE)
     assert response.headers["Content-Disposition"] == 'attachment; filename="image-mask.png"'
     assert fake_torchserve.received == [Prediction("detect", "image/jpeg", jpeg)]
+
+
+@pytest.mark.parametrize(
+    ("query", "task"),
+    [("?unsure=true", "detect_unsure"), ("?unsure=false", "detect"), ("", "detect")],
+)
+async def test_detect_with_unsure_asks_the_model_for_what_it_left(
+    client: GatewayClient, fake_torchserve: FakeTorchServe, query: str, task: str
+) -> None:
+    image = encode("RGB", SIZE, "PNG")
+
+    response = await client.post(
+        f"/api/v1/detect{query}", data=multipart(image, "a.png", "image/png")
+    )
+
+    assert response.status == 200
+    body = await response.read()
+    assert body == fake_mask(SIZE, unsure=task == "detect_unsure")
+    with Image.open(io.BytesIO(body)) as mask:
+        levels = set(np.unique(np.asarray(mask)).tolist())
+    assert levels == ({0, UNSURE_LEVEL, 255} if task == "detect_unsure" else {0, 255})
+    assert fake_torchserve.received == [Prediction(task, "image/png", image)]
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "TRUE", ""])
+async def test_detect_refuses_an_unknown_unsure_value_before_reading_the_image(
+    client: GatewayClient, fake_torchserve: FakeTorchServe, value: str
+) -> None:
+    image = encode("RGB", SIZE, "PNG")
+
+    response = await client.post(
+        f"/api/v1/detect?unsure={value}", data=multipart(image, "a.png", "image/png")
+    )
+
+    assert response.status == 400
+    assert (await response.json())["error"] == f"unsure must be true or false, not {value!r}"
+    assert fake_torchserve.received == []
+
+
+def test_the_gateway_and_the_handler_agree_on_the_unsure_grey_and_task() -> None:
+    from gateway.torchserve_client import TASK_DETECT, TASK_DETECT_UNSURE
+    from handler.imaging import UNSURE_LEVEL as HANDLER_UNSURE_LEVEL
+    from handler.jobs import DETECT_TASKS
+
+    assert UNSURE_LEVEL == HANDLER_UNSURE_LEVEL
+    assert (TASK_DETECT, TASK_DETECT_UNSURE) == DETECT_TASKS
 
 
 async def test_detect_drops_a_mask_field(

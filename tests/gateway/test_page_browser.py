@@ -11,6 +11,7 @@ import dataclasses
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from playwright.async_api import Locator, Page
 
 from gateway.settings import Settings
@@ -112,7 +113,7 @@ async def test_the_mask_toggle_shows_what_detect_found(
         await toggle.click()
         hidden_after = await mask.is_hidden()
 
-    assert [p.task for p in fake_torchserve.received] == ["remove", "detect"]
+    assert [p.task for p in fake_torchserve.received] == ["remove", "detect_unsure"]
     assert shown and hidden_after
     assert size == list(PHOTO_SIZE)
     assert alphas == [255, 0]
@@ -159,7 +160,7 @@ async def test_a_corrected_mask_is_sent_with_clean_again(
         await page.wait_for_selector(".card-status:text('Cleaned again with your mask')")
 
     sent = fake_torchserve.received[-1]
-    assert [p.task for p in fake_torchserve.received] == ["remove", "detect", "remove"]
+    assert [p.task for p in fake_torchserve.received] == ["remove", "detect_unsure", "remove"]
     assert sent.mask is not None and sent.mask_mime == "image/png"
     mask = decoded(sent.mask)
     width, height = PHOTO_SIZE
@@ -174,6 +175,63 @@ async def test_a_corrected_mask_is_sent_with_clean_again(
     assert at(0.25, 0.25) == 255  # found by the model, kept
     assert at(0.75, 0.5) == 0  # painted, then undone
     assert at(0.75, 0.9) == 0  # never painted
+    assert problems.none(), problems
+
+
+async def test_what_the_model_left_is_shown_apart_and_added_by_a_pick_or_all_at_once(
+    aiohttp_server: AiohttpServer,
+    settings: Settings,
+    fake_torchserve: FakeTorchServe,
+    tmp_path: Path,
+) -> None:
+    """The fake's unsure regions: two bands across the right half (60-70% and 85-95% of the
+    height). Shown in their own tint, sent only once a person adds them."""
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
+        await wait_for_cards(page, 1)
+        await page.get_by_role("button", name="Correct mask").click()
+        canvas = page.locator("canvas.mask.editing")
+        await canvas.wait_for()
+        shown = page.locator("canvas.unsure-regions")
+        tinted = await shown.evaluate(
+            """c => [0.65, 0.9, 0.8].map(y => c.getContext('2d')
+                 .getImageData(Math.floor(c.width * 0.75), Math.floor(c.height * y), 1, 1)
+                 .data[3])"""
+        )
+        # A click just above the upper band, within the brush's reach, picks that band.
+        await page.get_by_label("Pick: add a part it was unsure of").check()
+        await stroke(page, canvas, [(0.75, 0.58)])
+        after_pick = await shown.evaluate(
+            """c => c.getContext('2d').getImageData(Math.floor(c.width * 0.75),
+                 Math.floor(c.height * 0.65), 1, 1).data[3]"""
+        )
+        await screenshot(page, "mask-unsure-picked")
+        await page.get_by_role("button", name="Clean again").click()
+        await page.wait_for_selector(".card-status:text('Cleaned again with your mask')")
+        picked = decoded(fake_torchserve.received[-1].mask or b"")
+        # Undone, then every unsure region at once.
+        await page.get_by_role("button", name="Undo").click()
+        await page.get_by_role("button", name="Add all it was unsure of").click()
+        await page.get_by_role("button", name="Clean again").click()
+        await page.wait_for_selector(".card-status:text('Cleaned again with your mask') >> nth=0")
+        await page.wait_for_function("document.querySelectorAll('.card').length === 1")
+        await asyncio.sleep(0.2)
+        both = decoded(fake_torchserve.received[-1].mask or b"")
+
+    assert [p.task for p in fake_torchserve.received] == [
+        "remove", "detect_unsure", "remove", "remove"
+    ]  # fmt: skip
+    assert tinted == [255, 255, 0]
+    assert after_pick == 0  # under the mask now: no longer shown as unsure
+    width, height = PHOTO_SIZE
+
+    def at(grey: np.ndarray, x: float, y: float) -> int:
+        grey = grey[..., 0] if grey.ndim == 3 else grey
+        return int(grey[int(height * y), int(width * x)])
+
+    assert (at(picked, 0.75, 0.65), at(picked, 0.75, 0.9), at(picked, 0.25, 0.5)) == (255, 0, 255)
+    assert (at(both, 0.75, 0.65), at(both, 0.75, 0.9), at(both, 0.75, 0.8)) == (255, 255, 0)
     assert problems.none(), problems
 
 

@@ -18,6 +18,8 @@ from ts.context import Context, RequestProcessor
 from handler.archive import PACKAGED_MODULES
 from handler.clearmark_handler import CHECKPOINT_FILE, RESTORER_FILE, ClearmarkHandler
 from handler.engine import forward_groups
+from handler.imaging import UNSURE_LEVEL
+from handler.pipeline import Detection
 from tests.images import decode, encode, photo
 from training.model import ModelConfig, WatermarkRemover
 from training.restorer import restorer_model
@@ -200,6 +202,25 @@ def test_detect_answers_a_png_mask_of_the_image_size(never, always, task):
         mask = decode(out)
         assert mask.format == "PNG" and mask.mode == "L" and mask.size == (47, 33)
         assert np.array_equal(np.asarray(mask), np.full((33, 47), value, dtype=np.uint8))
+
+
+def test_detect_unsure_answers_what_the_network_saw_and_left_at_its_own_grey(tmp_path, monkeypatch):
+    """A detection sure of one square and half-sure of another: detect answers the sure one,
+    detect_unsure the half-sure one too, at UNSURE_LEVEL."""
+    h = initialised(write_checkpoint(tmp_path / "model"))
+    probability = np.zeros((40, 50), np.float32)
+    probability[5:20, 5:20] = 0.99  # 225 pixels: over the served gate's clusters of 150
+    probability[20:30, 30:45] = 0.7
+    found = Detection(probability, np.zeros_like(probability), np.zeros((40, 50, 3), np.float32))
+    monkeypatch.setattr(h.engine, "detect", lambda images: [(found, None) for _ in images])
+    image = encode(photo(40, 50), "PNG")
+    answers, context = run(h, [{"image": image, "task": t} for t in (b"detect", b"detect_unsure")])
+    assert [context.get_response_status(i)[0] for i in range(2)] == [200, 200]
+    plain, unsure = (np.asarray(decode(a)) for a in answers)
+    assert np.array_equal(plain == 255, unsure == 255)
+    assert (plain[5:20, 5:20] == 255).all() and set(np.unique(plain)) == {0, 255}
+    assert (unsure[20:30, 30:45] == UNSURE_LEVEL).all()
+    assert np.count_nonzero(unsure == UNSURE_LEVEL) == 150
 
 
 def test_a_given_mask_is_honoured(never):

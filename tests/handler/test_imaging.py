@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, PngImagePlugin
 
-from handler.imaging import CleanedImage, decode_image, encode_image
+from handler.imaging import (
+    UNSURE_LEVEL,
+    CleanedImage,
+    decode_image,
+    decode_mask,
+    encode_image,
+    encode_mask,
+)
 
 SIZE = (40, 30)
 # A real ICC profile would do as well: the encoder copies the bytes, it never parses them.
@@ -135,3 +142,18 @@ def test_unusual_layouts_come_back_as_8_bit_rgb_with_their_alpha(name: str) -> N
     if mode == "RGBA":
         expected_alpha = np.asarray(source.convert("RGBA").getchannel("A"))
         assert np.array_equal(pixels[..., 3], expected_alpha)
+
+
+def test_a_mask_with_unsure_regions_sent_back_as_it_came_removes_only_the_mask():
+    mask = np.zeros((6, 9), bool)
+    mask[1:3, 1:4] = True
+    unsure = np.zeros((6, 9), bool)
+    unsure[2:5, 3:8] = True  # overlaps the mask at (2, 3): the mask wins there
+    png = encode_mask(mask, unsure)
+    levels = np.asarray(Image.open(io.BytesIO(png)))
+    assert levels.dtype == np.uint8 and levels.shape == (6, 9)
+    assert np.array_equal(levels == 255, mask)
+    assert np.array_equal(levels == UNSURE_LEVEL, unsure & ~mask)
+    assert np.array_equal(levels == 0, ~mask & ~unsure)
+    assert np.array_equal(decode_mask(png, 6, 9), mask)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(encode_mask(mask)))) == 255, mask)

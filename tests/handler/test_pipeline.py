@@ -19,6 +19,7 @@ from handler.pipeline import (
     remove_watermark,
     restore_regions,
     telea,
+    unsure_regions,
 )
 from tests.images import photo
 
@@ -466,3 +467,20 @@ def test_a_predicted_place_where_the_network_sees_another_shape_is_left():
     kept = decide_regions(probability, TILED)
     assert not kept[top : top + 12, left : left + 25].any()
     assert kept[glyph_word(probability.shape, *LATTICE[0])].all()
+
+
+def test_unsure_regions_are_the_candidates_the_mask_leaves():
+    probability = np.zeros((40, 60), np.float32)
+    probability[5:15, 5:25] = 0.99  # sure: decided
+    probability[25:31, 30:36] = 0.7  # 36 pixels, unsure
+    probability[2:4, 50:52] = 0.7  # 4 pixels: a speck, under busy_min_pixels
+    probability[30:35, 5:10] = 0.4  # below the mask threshold: no candidate at all
+    cfg = PipelineConfig(seed_threshold=0.95, region_confidence=0.9, busy_min_pixels=20)
+    mask = decide_regions(probability, cfg)
+    unsure = unsure_regions(probability, mask, cfg)
+    expected = np.zeros_like(mask)
+    expected[25:31, 30:36] = True
+    assert np.array_equal(unsure, expected)
+    assert not (unsure & mask).any()
+    # Nothing the network saw: nothing to suggest.
+    assert not unsure_regions(np.zeros((8, 8), np.float32), np.zeros((8, 8), bool), cfg).any()

@@ -22,6 +22,7 @@ from training.evaluate import (
     large_photos,
     score_ungated,
     ungated_masks,
+    with_unsure,
 )
 from training.examples import augment_photo, load_marks, sampling_weights, validation_examples
 from training.export import export
@@ -306,10 +307,16 @@ def test_export_then_evaluate(tmp_path, photos, assets):
         assert section["worst_gain"] <= section["psnr_gain"] + 1e-9
         counts = [section[k] for k in ("marks_whole", "marks_partly", "marks_left")]
         assert min(counts) >= 0 and sum(counts) == section["examples"]
+    for section in (p256, full):
+        # The mask with the unsure regions holds at least what the mask holds.
+        shown = section["with_unsure"]
+        assert shown["recall"] >= section["model"]["recall"] - 1e-9
+        assert 0 <= shown["marks_rescued"] <= section["examples"]
     assert {"f1", "iou", "precision", "recall", "per_style"} == set(p256["ungated"])
     assert list(full["ungated"]["per_style"]) == list(STYLES[:2])  # the two styles it holds
     report = eval_table(summary)
     assert report.count("The detector alone") == 2  # at 256 and at full resolution
+    assert report.count("the page's amber regions") == 2
     assert "came back worse than their input" in report
     assert f"256: {p256['marks_whole']} whole, {p256['marks_partly']} partly" in report
     assert "Watermark-free photos at full size" in report
@@ -368,3 +375,11 @@ def test_ungated_detection_scores_the_pixels_above_the_mask_threshold():
     }
     assert scores["f1"] == pytest.approx(2 / 3) and scores["iou"] == 0.5
     assert ungated_masks(MapEngine(probability), [image])[0].mean() == 0.25  # type: ignore[arg-type]
+
+
+def test_marks_rescued_are_those_under_half_in_the_mask_and_half_or_more_with_unsure():
+    served = [{"recall": r} for r in (0.1, 0.4, 0.6, 0.0)]
+    shown = [{"recall": r, "precision": 1.0} for r in (0.5, 0.45, 0.9, 0.7)]
+    result = with_unsure(served, shown)
+    assert result["marks_rescued"] == 2  # the first and the last
+    assert result["recall"] == pytest.approx(np.mean([0.5, 0.45, 0.9, 0.7]))
