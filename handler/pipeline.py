@@ -164,16 +164,19 @@ def unsure_regions(probability: np.ndarray, mask: np.ndarray, cfg: PipelineConfi
     """(H, W) bool: what the network saw but the gate did not keep, for a person to judge (the
     API's detect with ``unsure``, the page's suggestions): the candidate regions (probability
     above ``mask_threshold``) of ``busy_min_pixels`` or more, the busy-photo rule's unsure
-    regions, outside the final ``mask``. Nothing here is ever changed unless a person sends it
-    back as part of a mask."""
+    regions, widened by ``grow_pixels`` as kept regions are, outside the final ``mask``. Nothing
+    here is ever changed unless a person sends it back as part of a mask. (Widened: added as
+    they were, a held-out date's letters came back as outlines of their own faint rim.)"""
     candidate = probability > cfg.mask_threshold
     labels, count = ndimage.label(candidate, structure=CONNECTIVITY)
     if count == 0:
         return candidate
     big = np.bincount(labels[candidate], minlength=count + 1) >= cfg.busy_min_pixels
     big[0] = False
-    unsure: np.ndarray = big[labels] & ~mask
-    return unsure
+    unsure: np.ndarray = big[labels]
+    if cfg.grow_pixels > 0 and unsure.any():
+        unsure = ndimage.binary_dilation(unsure, CONNECTIVITY, iterations=cfg.grow_pixels)
+    return unsure & ~mask
 
 
 def tiled_config(cfg: PipelineConfig) -> TiledConfig:

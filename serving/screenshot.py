@@ -5,7 +5,8 @@ Against a running stack (`make run`, proof of work on), a held-out validation ph
 synthesizer, goes through the page's file picker like a person's upload, and the page is shot
 once the card says it is cleaned, the slider at 45%. The defaults are the photo and seed of
 the README's screenshot, one the model cleans; other choices show where it leaves the mark
-(README: How good the model is).
+(README: How good the model is). With --correct the mask editor is opened first: the mask in
+pink and what the model saw and left in amber.
 
     .venv/bin/python -m serving.screenshot --out docs/page.png
 """
@@ -43,7 +44,7 @@ def marked_photo(photos_dir: Path, index: int, seed: int) -> np.ndarray:
     return add_watermark(photo, np.random.default_rng(seed), assets, style="text").watermarked
 
 
-async def shoot(url: str, upload: Path, out: Path) -> None:
+async def shoot(url: str, upload: Path, out: Path, correct: bool = False) -> None:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = await browser.new_page(viewport={"width": 1000, "height": 800})
@@ -53,6 +54,9 @@ async def shoot(url: str, upload: Path, out: Path) -> None:
         split = page.locator("input.split")
         await split.fill("45")
         await split.dispatch_event("input")
+        if correct:
+            await page.get_by_role("button", name="Correct mask").click()
+            await page.wait_for_selector("canvas.mask.editing", timeout=CLEANING_TIMEOUT_MS)
         # The widget solves the next upload's challenge after a result: shot once it settles.
         await page.wait_for_function(
             "() => document.querySelector('altcha-widget').getState() === 'verified'"
@@ -68,12 +72,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--photo", type=int, default=4, help="index among the validation photos")
     parser.add_argument("--seed", type=int, default=104, help="the mark's random seed")
     parser.add_argument("--out", type=Path, default=Path("var/screenshots/page-result.png"))
+    parser.add_argument(
+        "--correct", action="store_true", help="open the mask editor (mask and unsure regions)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         upload = Path(scratch) / "photo.jpg"
         Image.fromarray(marked_photo(args.photos, args.photo, args.seed)).save(upload, quality=92)
         shot = Path(scratch) / "page.png"
-        asyncio.run(shoot(args.url, upload, shot))
+        asyncio.run(shoot(args.url, upload, shot, args.correct))
         # 256 colours: a README picture of a few hundred KB, not megabytes.
         picture = Image.open(shot).convert("RGB")
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -479,8 +479,10 @@ def test_unsure_regions_are_the_candidates_the_mask_leaves():
     mask = decide_regions(probability, cfg)
     unsure = unsure_regions(probability, mask, cfg)
     expected = np.zeros_like(mask)
-    expected[25:31, 30:36] = True
+    expected[24:32, 29:37] = True  # widened by grow_pixels (1), as kept regions are
     assert np.array_equal(unsure, expected)
+    unwidened = unsure_regions(probability, mask, replace(cfg, grow_pixels=0))
+    assert np.array_equal(unwidened, expected & (probability > 0.5))
     assert not (unsure & mask).any()
     # Nothing the network saw: nothing to suggest.
     assert not unsure_regions(np.zeros((8, 8), np.float32), np.zeros((8, 8), bool), cfg).any()
