@@ -293,6 +293,10 @@ export function createMaskEditor(stage, width, height, name) {
     canvas,
     tools,
     loaded: false,
+    // Whether the model's mask came with unsure regions (shown in amber).
+    get hasUnsure() {
+      return unsurePixels !== null;
+    },
 
     // The model's mask, a greyscale PNG Blob: grey >= 128 becomes the tint, the unsure grey
     // (unsure.js) the unsure tint underneath, the rest clear.

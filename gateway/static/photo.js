@@ -73,7 +73,11 @@ export function createPhoto(card, file, onResult) {
       );
       if (answer === null) return null;
       await editor.load(answer.blob);
-      card.done("Mask shown: what clearmark found");
+      card.done(
+        editor.hasUnsure
+          ? "Mask shown: what clearmark found, and in amber what it saw but left"
+          : "Mask shown: what clearmark found"
+      );
     }
     return editor;
   }
