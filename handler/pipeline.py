@@ -176,7 +176,8 @@ def unsure_regions(probability: np.ndarray, mask: np.ndarray, cfg: PipelineConfi
     unsure: np.ndarray = big[labels]
     if cfg.grow_pixels > 0 and unsure.any():
         unsure = ndimage.binary_dilation(unsure, CONNECTIVITY, iterations=cfg.grow_pixels)
-    return unsure & ~mask
+    left: np.ndarray = unsure & ~mask
+    return left
 
 
 def tiled_config(cfg: PipelineConfig) -> TiledConfig:

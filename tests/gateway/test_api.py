@@ -337,7 +337,7 @@ async def test_index_has_no_inline_script_or_style(client: GatewayClient) -> Non
     html = await (await client.get("/")).text()
 
     # The CSP allows scripts and styles only from files on this origin.
-    assert html.count("<script") == html.count('<script src="/static/') == 2
+    assert html.count("<script") == html.count('<script src="/static/') == 3
     assert "<style" not in html
     assert "style=" not in html
 
@@ -347,6 +347,7 @@ async def test_index_has_no_inline_script_or_style(client: GatewayClient) -> Non
     [
         ("/static/app.js", {"application/javascript", "text/javascript"}),
         ("/static/retry.js", {"application/javascript", "text/javascript"}),
+        ("/static/unsure.js", {"application/javascript", "text/javascript"}),
         ("/static/style.css", {"text/css"}),
     ],
 )
