@@ -31,18 +31,17 @@ export function createMaskEditor(stage, width, height, name) {
   const detected = document.createElement("canvas");
   detected.width = width;
   detected.height = height;
-  // What it saw and left: shown under the mask (less what the mask covers now), and the same
-  // pixels in the mask's tint, which "Add all" draws into the mask.
+  // What it saw and left: shown under the mask (less what the mask covers now).
   const unsureShown = element("canvas", "unsure-regions");
   unsureShown.width = width;
   unsureShown.height = height;
   unsureShown.hidden = true;
   unsureShown.setAttribute("aria-hidden", "true");
-  const unsureTint = document.createElement("canvas");
-  unsureTint.width = width;
-  unsureTint.height = height;
   let unsurePixels = null; // one byte a pixel, 1 where unsure; null until loaded
   let unsureShade = null; // the unsure pixels in UNSURE_RGB
+  // The unsure pixels in the mask's tint, which "Add all" draws into the mask: made the first
+  // time it is used (each full-size canvas of a 16-megapixel photo is 64 MB).
+  let unsureTint = null;
   const cursor = element("div", "brush-cursor");
   cursor.setAttribute("aria-hidden", "true");
   cursor.hidden = true;
@@ -138,12 +137,25 @@ export function createMaskEditor(stage, width, height, name) {
 
   function paintStroke(stroke) {
     if (stroke.all) {
-      context.drawImage(unsureTint, 0, 0);
+      context.drawImage(tintOfAll(), 0, 0);
     } else if (stroke.region) {
       context.drawImage(stroke.region.canvas, stroke.region.left, stroke.region.top);
     } else {
       stroke.points.forEach((point, i) => paintSegment(stroke, stroke.points[Math.max(i - 1, 0)], point));
     }
+  }
+
+  function tintOfAll() {
+    if (!unsureTint) {
+      unsureTint = document.createElement("canvas");
+      unsureTint.width = width;
+      unsureTint.height = height;
+      const tintContext = unsureTint.getContext("2d");
+      const pixels = tintContext.createImageData(width, height);
+      tintPixels(pixels.data, unsurePixels, TINT_RGB);
+      tintContext.putImageData(pixels, 0, 0);
+    }
+    return unsureTint;
   }
 
   // The unsure tint where the mask does not cover it now.
@@ -314,8 +326,6 @@ export function createMaskEditor(stage, width, height, name) {
       detected.getContext("2d").putImageData(pixels, 0, 0);
       if (unsure.some((value) => value === 1)) {
         unsurePixels = unsure;
-        tintPixels(pixels.data, unsure, TINT_RGB);
-        unsureTint.getContext("2d").putImageData(pixels, 0, 0);
         tintPixels(pixels.data, unsure, UNSURE_RGB);
         unsureShade = document.createElement("canvas");
         unsureShade.width = width;
