@@ -235,6 +235,37 @@ async def test_what_the_model_left_is_shown_apart_and_added_by_a_pick_or_all_at_
     assert problems.none(), problems
 
 
+async def test_an_unsure_region_is_picked_with_the_keyboard(
+    aiohttp_server: AiohttpServer,
+    settings: Settings,
+    fake_torchserve: FakeTorchServe,
+    tmp_path: Path,
+) -> None:
+    """The keyboard brush starts in the middle; two steps down and two right (a step is the
+    brush's radius) it is on the fake's upper unsure band, and Space picks that band."""
+    async with chromium() as browser:
+        page, problems = await open_page(browser, aiohttp_server, public(settings))
+        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
+        await wait_for_cards(page, 1)
+        await page.get_by_role("button", name="Correct mask").click()
+        canvas = page.locator("canvas.mask.editing")
+        await canvas.wait_for()
+        await page.get_by_label("Pick: add a part it was unsure of").check()
+        await canvas.focus()
+        for key in ("ArrowDown", "ArrowDown", "ArrowRight", "ArrowRight", "Space"):
+            await page.keyboard.press(key)
+        await page.get_by_role("button", name="Clean again").click()
+        await page.wait_for_selector(".card-status:text('Cleaned again with your mask')")
+
+    sent = decoded(fake_torchserve.received[-1].mask or b"")
+    grey = sent[..., 0] if sent.ndim == 3 else sent
+    width, height = PHOTO_SIZE
+    upper = grey[int(height * 0.6) : int(height * 0.7), width // 2 + 4 : width - 4]
+    lower = grey[int(height * 0.85) : int(height * 0.95), width // 2 + 4 : width - 4]
+    assert (upper == 255).all() and (lower == 0).all()
+    assert problems.none(), problems
+
+
 async def test_each_result_and_all_of_them_as_a_zip_download_under_the_servers_names(
     aiohttp_server: AiohttpServer, settings: Settings, tmp_path: Path
 ) -> None:
