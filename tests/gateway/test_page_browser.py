@@ -12,11 +12,12 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from playwright.async_api import Locator, Page
+from playwright.async_api import Browser, Locator, Page
 
 from gateway.settings import Settings
 from tests.gateway.browser import (
     AiohttpServer,
+    PageProblems,
     chromium,
     decoded,
     open_page,
@@ -120,6 +121,20 @@ async def test_the_mask_toggle_shows_what_detect_found(
     assert problems.none(), problems
 
 
+async def open_editor(
+    browser: Browser, aiohttp_server: AiohttpServer, settings: Settings, tmp_path: Path
+) -> tuple[Page, PageProblems, Locator]:
+    """The page with one photo cleaned and its mask editor open: the page, its problems and
+    the editing canvas."""
+    page, problems = await open_page(browser, aiohttp_server, public(settings))
+    await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
+    await wait_for_cards(page, 1)
+    await page.get_by_role("button", name="Correct mask").click()
+    canvas = page.locator("canvas.mask.editing")
+    await canvas.wait_for()
+    return page, problems, canvas
+
+
 async def stroke(page: Page, canvas: Locator, points: list[tuple[float, float]]) -> None:
     """A pointer drag through points given as shares of the canvas's width and height."""
     await canvas.scroll_into_view_if_needed()
@@ -140,12 +155,7 @@ async def test_a_corrected_mask_is_sent_with_clean_again(
     tmp_path: Path,
 ) -> None:
     async with chromium() as browser:
-        page, problems = await open_page(browser, aiohttp_server, public(settings))
-        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
-        await wait_for_cards(page, 1)
-        await page.get_by_role("button", name="Correct mask").click()
-        canvas = page.locator("canvas.mask.editing")
-        await canvas.wait_for()
+        page, problems, canvas = await open_editor(browser, aiohttp_server, settings, tmp_path)
         # Brush across the right half at a quarter of the height (the model missed it)...
         await stroke(page, canvas, [(0.6, 0.25), (0.9, 0.25)])
         # ...the eraser through the model's left half at three quarters...
@@ -187,12 +197,7 @@ async def test_what_the_model_left_is_shown_apart_and_added_by_a_pick_or_all_at_
     """The fake's unsure regions: two bands across the right half (60-70% and 85-95% of the
     height). Shown in their own tint, sent only once a person adds them."""
     async with chromium() as browser:
-        page, problems = await open_page(browser, aiohttp_server, public(settings))
-        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
-        await wait_for_cards(page, 1)
-        await page.get_by_role("button", name="Correct mask").click()
-        canvas = page.locator("canvas.mask.editing")
-        await canvas.wait_for()
+        page, problems, canvas = await open_editor(browser, aiohttp_server, settings, tmp_path)
         shown = page.locator("canvas.unsure-regions")
         tinted = await shown.evaluate(
             """c => [0.65, 0.9, 0.8].map(y => c.getContext('2d')
@@ -244,12 +249,7 @@ async def test_an_unsure_region_is_picked_with_the_keyboard(
     """The keyboard brush starts in the middle; two steps down and two right (a step is the
     brush's radius) it is on the fake's upper unsure band, and Space picks that band."""
     async with chromium() as browser:
-        page, problems = await open_page(browser, aiohttp_server, public(settings))
-        await upload(page, write_photos(tmp_path, PHOTO_SIZE, 1))
-        await wait_for_cards(page, 1)
-        await page.get_by_role("button", name="Correct mask").click()
-        canvas = page.locator("canvas.mask.editing")
-        await canvas.wait_for()
+        page, problems, canvas = await open_editor(browser, aiohttp_server, settings, tmp_path)
         await page.get_by_label("Pick: add a part it was unsure of").check()
         await canvas.focus()
         for key in ("ArrowDown", "ArrowDown", "ArrowRight", "ArrowRight", "Space"):
