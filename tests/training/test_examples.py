@@ -51,21 +51,30 @@ def test_training_draws_follow_the_weights(assets):
     assert all(np.ptp(e.clean) == 0 for e in examples)
 
 
-def test_crossing_fraction_zero_draws_what_a_run_without_it_draws(assets):
+def draws(assets, photos, clean_fraction, **kwargs):
+    """Twelve training examples of 32-pixel crops from ``photos``, always from seed 4."""
+    rng = np.random.default_rng(4)
+    return training_examples(photos, assets, rng, 12, 32, 1.0, (64, 64), clean_fraction, **kwargs)
+
+
+@pytest.mark.parametrize("fraction", ["crossing_fraction", "mosaic_fraction"])
+def test_a_fraction_of_zero_draws_what_a_run_without_it_draws(assets, fraction):
+    photos = [photo(64, 64, "skimage-coffee"), np.full((48, 48, 3), 220, np.uint8)]
+    for clean_fraction in (0.0, 0.5):
+        plain = draws(assets, photos, clean_fraction)
+        zero = draws(assets, photos, clean_fraction, **{fraction: 0.0})
+        for a, b in zip(plain, zero, strict=True):
+            assert np.array_equal(a.watermarked, b.watermarked)
+            assert np.array_equal(a.clean, b.clean)
+
+
+def test_crossing_lines_change_the_photo_under_the_mark_not_the_mark(assets):
     photos = [photo(64, 64, "skimage-coffee")]
-
-    def draw(**kwargs):
-        rng = np.random.default_rng(3)
-        return training_examples(photos, assets, rng, 6, 48, 1.0, (64, 64), 0.0, **kwargs)
-
-    plain, zero, all_crossed = draw(), draw(crossing_fraction=0.0), draw(crossing_fraction=1.0)
-    for a, b in zip(plain, zero, strict=True):
-        assert np.array_equal(a.watermarked, b.watermarked)
+    plain, crossed = draws(assets, photos, 0.0), draws(assets, photos, 0.0, crossing_fraction=1.0)
     # At 1 the first crop (drawn alike until then) gains lines under its mark: only its photo
     # changed, the mark is the same.
-    first, crossed = plain[0], all_crossed[0]
-    assert not np.array_equal(first.clean, crossed.clean)
-    assert np.array_equal(first.alpha, crossed.alpha)
+    assert not np.array_equal(plain[0].clean, crossed[0].clean)
+    assert np.array_equal(plain[0].alpha, crossed[0].alpha)
 
 
 def test_mosaic_joins_two_crops_along_one_straight_line():
@@ -82,16 +91,9 @@ def test_mosaic_joins_two_crops_along_one_straight_line():
         assert rows.max() <= 1 and cols.max() <= 1
 
 
-def test_mosaic_fraction_zero_draws_what_a_run_without_it_draws(assets):
+def test_mosaic_crops_hold_two_photos(assets):
     photos = [np.full((48, 48, 3), 40, np.uint8), np.full((48, 48, 3), 220, np.uint8)]
-
-    def draw(**kwargs):
-        rng = np.random.default_rng(4)
-        return training_examples(photos, assets, rng, 12, 32, 1.0, (64, 64), 1.0, **kwargs)
-
-    plain, zero, joined = draw(), draw(mosaic_fraction=0.0), draw(mosaic_fraction=1.0)
-    for a, b in zip(plain, zero, strict=True):
-        assert np.array_equal(a.clean, b.clean)
+    plain, joined = draws(assets, photos, 1.0), draws(assets, photos, 1.0, mosaic_fraction=1.0)
     # Flat photos: one level per crop alone, and two where crops of both photos were joined
     # (a crop joined to another of the same photo keeps one, at most a colour shift apart).
     assert all(len(np.unique(e.clean.reshape(-1, 3), axis=0)) == 1 for e in plain)
