@@ -124,21 +124,41 @@ class Detection:
 Restorer = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
+def candidate_regions(
+    probability: np.ndarray, cfg: PipelineConfig
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """(candidate pixels (H, W) bool, their regions' labels (H, W), the count of regions, and
+    by label (0 the background) each region's pixel count and mean probability) of a
+    probability map: the pixels above ``mask_threshold`` and their 8-connected regions, which
+    the gate judges and unsure_regions offers to a person."""
+    candidate = probability > cfg.mask_threshold
+    labels, count = ndimage.label(candidate, structure=CONNECTIVITY)
+    # Counted over the candidate pixels, in linear time: ndimage.maximum sorts every pixel of
+    # the photo by label (5 s of a 12-megapixel photo's 6).
+    inside = labels[candidate]
+    size = np.bincount(inside, minlength=count + 1)
+    total = np.bincount(inside, weights=probability[candidate], minlength=count + 1)
+    return candidate, labels, count, size, total / np.maximum(size, 1)
+
+
+def grown(mask: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
+    """``mask`` widened by ``grow_pixels`` (8-connected), to take in a mark's faint edge."""
+    if cfg.grow_pixels > 0 and mask.any():
+        widened: np.ndarray = ndimage.binary_dilation(
+            mask, CONNECTIVITY, iterations=cfg.grow_pixels
+        )
+        return widened
+    return mask
+
+
 def decide_regions(
     probability: np.ndarray, cfg: PipelineConfig, examined: int | None = None
 ) -> np.ndarray:
     """The final watermark mask, (H, W) bool, from a probability map (H, W) in [0, 1] that the
     network computed over ``examined`` of its pixels (None: all of them)."""
-    candidate = probability > cfg.mask_threshold
-    labels, count = ndimage.label(candidate, structure=CONNECTIVITY)
+    candidate, labels, count, size, mean = candidate_regions(probability, cfg)
     if count == 0:
         return candidate
-    # Per-region statistics by counting over the candidate pixels, in linear time:
-    # ndimage.maximum sorts every pixel of the photo by label (5 s of a 12-megapixel photo's 6).
-    inside = labels[candidate]
-    size = np.bincount(inside, minlength=count + 1)
-    total = np.bincount(inside, weights=probability[candidate], minlength=count + 1)
-    mean = total / np.maximum(size, 1)
     seeded = np.zeros(count + 1, dtype=bool)
     seeded[labels[probability >= cfg.seed_threshold]] = True
     seeded[0] = False  # the background
@@ -155,9 +175,7 @@ def decide_regions(
         mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
     if cfg.repeat_count > 0:
         mask = mask | tiled_marks(probability, labels, size, mean, tiled_config(cfg))
-    if cfg.grow_pixels > 0 and mask.any():
-        mask = ndimage.binary_dilation(mask, CONNECTIVITY, iterations=cfg.grow_pixels)
-    return mask
+    return grown(mask, cfg)
 
 
 def unsure_regions(probability: np.ndarray, mask: np.ndarray, cfg: PipelineConfig) -> np.ndarray:
@@ -167,16 +185,12 @@ def unsure_regions(probability: np.ndarray, mask: np.ndarray, cfg: PipelineConfi
     regions, widened by ``grow_pixels`` as kept regions are, outside the final ``mask``. Nothing
     here is ever changed unless a person sends it back as part of a mask. (Widened: added as
     they were, a held-out date's letters came back as outlines of their own faint rim.)"""
-    candidate = probability > cfg.mask_threshold
-    labels, count = ndimage.label(candidate, structure=CONNECTIVITY)
+    candidate, labels, count, size, _ = candidate_regions(probability, cfg)
     if count == 0:
         return candidate
-    big = np.bincount(labels[candidate], minlength=count + 1) >= cfg.busy_min_pixels
+    big = size >= cfg.busy_min_pixels
     big[0] = False
-    unsure: np.ndarray = big[labels]
-    if cfg.grow_pixels > 0 and unsure.any():
-        unsure = ndimage.binary_dilation(unsure, CONNECTIVITY, iterations=cfg.grow_pixels)
-    left: np.ndarray = unsure & ~mask
+    left: np.ndarray = grown(big[labels], cfg) & ~mask
     return left
 
 
