@@ -102,15 +102,17 @@ def training_examples(
     of the crops, marked or not, are two photos' crops joined along a line (mosaic); at 0 it
     takes no draw, so the draws are those of a run without it."""
     low, high = mark_reference_sizes
-    examples = []
-    for _ in range(count):
+
+    def augmented_crop() -> np.ndarray:
         photo = draw_photo(photos, rng, photo_weights)
         crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
-        crop = augment_photo(crop, rng)
+        return augment_photo(crop, rng)
+
+    examples = []
+    for _ in range(count):
+        crop = augmented_crop()
         if mosaic_fraction > 0 and rng.random() < mosaic_fraction:
-            other = draw_photo(photos, rng, photo_weights)
-            other = random_crop(other, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
-            crop = mosaic(crop, augment_photo(other, rng), rng)
+            crop = mosaic(crop, augmented_crop(), rng)
         if rng.random() < clean_fraction:
             if negatives is not None and len(negatives) and rng.random() < negative_fraction:
                 crop = negatives[int(rng.integers(len(negatives)))]
