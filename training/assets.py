@@ -2,8 +2,10 @@
 
 ``apt-get download`` fetches each package's .deb (no root needed once apt's package lists
 exist) and ``dpkg -x`` unpacks it under ``<out>/root``, a git-ignored cache; nothing is
-installed on the system. The other modules read the files from there:
-training.photos (wallpapers), training.fonts, training.logos.
+installed on the system. Builds of the same packages from other Debian releases
+(``RELEASE_DEBS``) are fetched from the Debian archive by file name, checked against their
+SHA-256 and only their pictures' folder unpacked under ``<out>/releases``. The other modules
+read the files from there: training.photos (wallpapers), training.fonts, training.logos.
 
     python -m training.assets --out data/debian
 """
@@ -11,9 +13,13 @@ training.photos (wallpapers), training.fonts, training.logos.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import subprocess
+import tarfile
 import tempfile
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 # The only packages training may draw from (issue 3); everything else stays out of training so
@@ -42,8 +48,37 @@ PACKAGES = {
 }
 
 
+# Other releases' builds of packages the issue allows, for the photographs bookworm's builds do
+# not ship (checked by eye, 2026-12-07): enlightenment-data 0.27 (trixie) holds 23 wallpapers,
+# 14 of them 4K photographs (maples, bamboo, snowy trees, peaks, lanterns, flowers; bookworm's
+# 0.25 has themes and flags only), gnome-backgrounds 3.38 (bullseye) 15 pictures, 7 of them
+# photographs (a road through a forest, a sea at sunset, ivy, twigs, a painting) where 43 has
+# drawings. mate-backgrounds, desktop-base and gnome-backgrounds 48/51 of other releases add
+# no photographs (mate's are the same files; the rest are drawings, gnome's in JPEG XL).
+@dataclass(frozen=True)
+class ReleaseDeb:
+    path: str  # in the Debian archive, as its Packages index names it
+    sha256: str  # the index's, so a changed or truncated file is refused
+    folder: str  # the one folder of the package that is unpacked
+
+
+DEBIAN_ARCHIVE = "http://deb.debian.org/debian"
+RELEASE_DEBS = (
+    ReleaseDeb(
+        "pool/main/e/e17/enlightenment-data_0.27.1-1_all.deb",
+        "ae458da8b60be2d61447e2b91f1072e90ac508e92fbe980430dc6cb6d512e6ab",
+        "usr/share/enlightenment/data/backgrounds",
+    ),
+    ReleaseDeb(
+        "pool/main/g/gnome-backgrounds/gnome-backgrounds_3.38.0-1_all.deb",
+        "76d8a4c52e5f346d9cb08bc8a1f58ad443d2bae211721af8a7248457c7a520e8",
+        "usr/share/backgrounds/gnome",
+    ),
+)
+
+
 class AptMissing(RuntimeError):
-    """apt-get or dpkg is not available, or apt cannot fetch a package."""
+    """apt-get or dpkg is not available, or a package cannot be fetched."""
 
 
 def fetch_packages(packages: list[str], out: Path) -> Path:
@@ -85,6 +120,57 @@ def fetch_packages(packages: list[str], out: Path) -> Path:
     return root
 
 
+def fetch_release_debs(
+    debs: tuple[ReleaseDeb, ...], out: Path, archive: str = DEBIAN_ARCHIVE
+) -> Path:
+    """Download each of ``debs`` from ``archive``, check its SHA-256 and unpack its folder into
+    ``out/releases/<package>_<version>``; returns ``out/releases``. A .deb already unpacked
+    (its marker ``out/unpacked/<file name>`` exists) is not fetched again."""
+    if shutil.which("dpkg-deb") is None:
+        raise AptMissing("dpkg-deb not found: other releases' wallpapers need a Debian system")
+    root, markers = out / "releases", out / "unpacked"
+    markers.mkdir(parents=True, exist_ok=True)
+    for deb in debs:
+        name = Path(deb.path).name
+        if (markers / name).exists():
+            continue
+        with tempfile.TemporaryDirectory(dir=out) as download_dir:
+            file = Path(download_dir) / name
+            url = f"{archive}/{deb.path}"
+            try:
+                urllib.request.urlretrieve(url, file)
+            except OSError as error:
+                raise AptMissing(f"cannot download {url}: {error}") from error
+            digest = _sha256(file)
+            if digest != deb.sha256:
+                raise AptMissing(f"{url} has SHA-256 {digest}, not the archive's {deb.sha256}")
+            _unpack_folder(file, deb.folder, root / name.removesuffix("_all.deb"))
+        (markers / name).touch()
+    return root
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unpack_folder(deb: Path, folder: str, dest: Path) -> None:
+    """The files under ``folder`` of ``deb``'s data, into ``dest`` (the rest of a 400 MB
+    package is themes and translations)."""
+    command = ["dpkg-deb", "--fsys-tarfile", str(deb)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE) as tar_stream:
+        assert tar_stream.stdout is not None
+        with tarfile.open(fileobj=tar_stream.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.name.removeprefix("./").startswith(folder + "/"):
+                    tar.extract(member, dest, filter="data")
+    if tar_stream.returncode != 0:
+        raise AptMissing(f"{' '.join(command)} failed ({tar_stream.returncode})")
+
+
 def all_packages() -> list[str]:
     return [package for group in PACKAGES.values() for package in group]
 
@@ -95,6 +181,8 @@ def main() -> None:
     args = parser.parse_args()
     root = fetch_packages(all_packages(), args.out)
     print(f"{len(all_packages())} Debian packages unpacked under {root}")
+    releases = fetch_release_debs(RELEASE_DEBS, args.out)
+    print(f"{len(RELEASE_DEBS)} other releases' builds unpacked under {releases}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ A source is a function returning ``{name: loader}``; loaders return (H, W, 3) ui
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +147,52 @@ def texture_files(debian_root: Path) -> dict[str, Path]:
                 name = "texture-" + str(path.relative_to(debian_root / folder).with_suffix(""))
                 files[name.replace("/", "-")] = path
     return files
+
+
+# Other releases' wallpapers (training/assets.py RELEASE_DEBS), training only: validation and
+# the evaluation stay on the held-out photos they were measured on. Left out: gnome 3.38's
+# Symbolics-1/2, symbolic icons on a field, siblings of the held-out gnome "symbolic"
+# wallpaper (a different picture, but training on it would flatter the held-out score), and
+# files under 100 kB (the VNC fill, e17's four line-drawn Squiggles).
+RELEASE_SUFFIXES = (*IMAGE_SUFFIXES, ".edj")
+RELEASE_EXCLUDED = re.compile(r"^Symbolics", re.IGNORECASE)
+JPEG_START = b"\xff\xd8\xff"
+
+
+def release_wallpaper_files(releases_root: Path) -> dict[str, PhotoLoader]:
+    """The pictures under ``releases_root`` (the assets stage's ``releases`` folder), named
+    "wallpaper-<package>-<file>"; Enlightenment's .edj files are read by ``edj_picture``."""
+    loaders: dict[str, PhotoLoader] = {}
+    for package in sorted(p for p in releases_root.glob("*") if p.is_dir()):
+        for path in sorted(package.rglob("*")):
+            if path.suffix.lower() not in RELEASE_SUFFIXES or path.stat().st_size <= 100_000:
+                continue
+            if RELEASE_EXCLUDED.search(path.stem):
+                continue
+            name = f"wallpaper-{package.name.split('_')[0]}-{path.stem}"
+            read = edj_picture if path.suffix.lower() == ".edj" else load_rgb
+            loaders[name] = lambda path=path, read=read: read(path)
+    return loaders
+
+
+def edj_picture(path: Path) -> np.ndarray:
+    """The largest picture in an Enlightenment theme file (an Eet archive that stores its
+    images at several sizes as JPEG streams), as RGB; of two the same size, the colour one
+    (an image with alpha keeps its alpha as a second, greyscale JPEG)."""
+    data = path.read_bytes()
+    best: tuple[int, bool, np.ndarray] | None = None
+    for match in re.finditer(re.escape(JPEG_START), data):
+        try:
+            with Image.open(io.BytesIO(data[match.start() :])) as img:
+                img.load()
+                key = (img.width * img.height, img.mode != "L")
+                if best is None or key > best[:2]:
+                    best = (*key, np.asarray(img.convert("RGB")))
+        except OSError:  # the marker bytes inside other data, not a picture
+            continue
+    if best is None:
+        raise ValueError(f"{path} holds no JPEG picture")
+    return best[2]
 
 
 def stamp_images(debian_root: Path) -> list[np.ndarray]:

@@ -28,7 +28,15 @@ from training.fonts import debian_fonts, font_family, matplotlib_fonts, split_fo
 from training.graphics import graphic, icon_wallpaper
 from training.leaves import dead_leaves
 from training.logos import icon_files, split_logos
-from training.photos import is_validation, load_rgb, photo_source, stamp_images, texture_files
+from training.photos import (
+    PhotoLoader,
+    is_validation,
+    load_rgb,
+    photo_source,
+    release_wallpaper_files,
+    stamp_images,
+    texture_files,
+)
 from training.synth import ALPHABET
 
 
@@ -58,8 +66,20 @@ def prepare_textures(debian_root: Path, max_side: int, out: Path) -> int:
     """Photographic textures from the Debian packages, into ``out/train`` only: validation
     stays on the held-out photos, the pictures people send."""
     files = texture_files(debian_root) if debian_root.is_dir() else {}
-    for name, path in files.items():
-        _reduced(Image.fromarray(load_rgb(path)), max_side).save(out / "train" / f"{name}.png")
+    loaders = {name: (lambda path=path: load_rgb(path)) for name, path in files.items()}
+    return _write_training_only(loaders, max_side, out)
+
+
+def prepare_release_wallpapers(releases_root: Path, max_side: int, out: Path) -> int:
+    """Other Debian releases' wallpapers (training/assets.py RELEASE_DEBS), into ``out/train``
+    only, as the textures: the held-out photos and what is measured on them stay as they were."""
+    files = release_wallpaper_files(releases_root) if releases_root.is_dir() else {}
+    return _write_training_only(files, max_side, out)
+
+
+def _write_training_only(files: dict[str, PhotoLoader], max_side: int, out: Path) -> int:
+    for name, load in files.items():
+        _reduced(Image.fromarray(load()), max_side).save(out / "train" / f"{name}.png")
     return len(files)
 
 
@@ -150,8 +170,12 @@ def prepare_marks(
     }
 
 
-def prepare(params: dict, debian_root: Path, out: Path) -> dict[str, int]:
-    """Both halves of the stage from its params.yaml section; returns the counts written."""
+def prepare(
+    params: dict, debian_root: Path, out: Path, releases_root: Path | None = None
+) -> dict[str, int]:
+    """Both halves of the stage from its params.yaml section; returns the counts written.
+    ``releases_root``: the assets stage's other releases' packages (default: beside
+    ``debian_root``)."""
     if out.exists():
         shutil.rmtree(out)
     counts = prepare_photos(
@@ -160,6 +184,12 @@ def prepare(params: dict, debian_root: Path, out: Path) -> dict[str, int]:
     )  # fmt: skip
     counts["train_textures"] = (
         prepare_textures(debian_root, params["max_side"], out) if params["textures"] else 0
+    )
+    releases_root = releases_root or debian_root.parent / "releases"
+    counts["train_release_wallpapers"] = (
+        prepare_release_wallpapers(releases_root, params["max_side"], out)
+        if params["release_wallpapers"]
+        else 0
     )
     marks = prepare_marks(
         debian_root, params["held_out_fonts"], params["held_out_logo_fraction"], params["seed"]

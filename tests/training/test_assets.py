@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ from PIL import Image
 from training import assets
 from training.fonts import font_family, has_glyphs, matplotlib_fonts, split_fonts
 from training.logos import icon_files, is_held_out, split_logos
-from training.photos import photo_source
+from training.photos import edj_picture, photo_source, release_wallpaper_files
 from training.synth import ALPHABET
 
 
@@ -123,3 +126,88 @@ def test_cifar_source_is_wired_to_its_loader(tmp_path, monkeypatch):
     photo_source("cifar100", folder=str(tmp_path / "cifar"))
     photo_source("cifar100")
     assert calls == [(tmp_path / "cifar", True), (Path("data/cifar100"), True)]
+
+
+def _deb(tmp_path: Path, files: dict[str, bytes]) -> Path:
+    """A real .deb (dpkg-deb --build) holding ``files`` (path: content)."""
+    tree = tmp_path / "tree"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN/control").write_text(
+        "Package: pics\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@example.org>\n"
+        "Description: test pictures\n"
+    )
+    for name, content in files.items():
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_bytes(content)
+    deb = tmp_path / "archive/pool/main/p/pics_1.0-1_all.deb"
+    deb.parent.mkdir(parents=True)
+    subprocess.run(["dpkg-deb", "--build", str(tree), str(deb)], check=True, capture_output=True)
+    return deb
+
+
+def test_other_releases_debs_are_checked_and_only_their_folder_unpacked(tmp_path):
+    deb = _deb(tmp_path, {"usr/share/pics/a.jpg": b"a", "usr/share/pics-extra/b.jpg": b"b",
+                          "usr/share/doc/pics/copyright": b"c"})  # fmt: skip
+    wanted = assets.ReleaseDeb(
+        "pool/main/p/pics_1.0-1_all.deb", hashlib.sha256(deb.read_bytes()).hexdigest(),
+        "usr/share/pics",
+    )  # fmt: skip
+    archive = (tmp_path / "archive").as_uri()
+    root = assets.fetch_release_debs((wanted,), tmp_path / "out", archive)
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == ["pics_1.0-1/usr/share/pics/a.jpg"]
+    deb.unlink()  # unpacked once: not fetched again
+    assert assets.fetch_release_debs((wanted,), tmp_path / "out", archive) == root
+    with pytest.raises(assets.AptMissing, match="cannot download"):
+        assets.fetch_release_debs((wanted,), tmp_path / "elsewhere", archive)
+
+
+def test_other_releases_debs_with_another_checksum_are_refused(tmp_path):
+    _deb(tmp_path, {"usr/share/pics/a.jpg": b"a"})
+    wrong = assets.ReleaseDeb("pool/main/p/pics_1.0-1_all.deb", "0" * 64, "usr/share/pics")
+    with pytest.raises(assets.AptMissing, match="SHA-256"):
+        assets.fetch_release_debs((wrong,), tmp_path / "out", (tmp_path / "archive").as_uri())
+    assert not (tmp_path / "out/releases").exists()
+
+
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def test_edj_picture_is_its_largest_colour_jpeg(tmp_path):
+    """An Eet file stores a picture at several sizes, and an image's alpha as a greyscale JPEG
+    of the same size; the bytes between them are Eet's own."""
+    small = np.full((6, 8, 3), (200, 30, 30), np.uint8)
+    large = np.full((30, 40, 3), (30, 60, 200), np.uint8)
+    alpha = np.full((30, 40), 255, np.uint8)
+    edj = tmp_path / "Photo.edj"
+    edj.write_bytes(b"\x1e\xe7\x0fB" + bytes(50) + _jpeg(small) + bytes(9) + _jpeg(alpha)
+                    + bytes(7) + _jpeg(large) + b"\xff\xd8\xff" + bytes(20))  # fmt: skip
+    picture = edj_picture(edj)
+    assert picture.shape == (30, 40, 3)
+    assert np.abs(picture.astype(int) - (30, 60, 200)).max() <= 3
+    (tmp_path / "Empty.edj").write_bytes(bytes(100))
+    with pytest.raises(ValueError, match="no JPEG"):
+        edj_picture(tmp_path / "Empty.edj")
+
+
+def test_other_releases_wallpapers_are_named_by_package_and_filtered(tmp_path):
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (200, 200, 3), dtype=np.uint8)  # > 100 kB as a PNG
+    folder = tmp_path / "releases/gnome-backgrounds_3.38.0-1/usr/share/backgrounds/gnome"
+    folder.mkdir(parents=True)
+    Image.fromarray(noise).save(folder / "Road.png")
+    Image.fromarray(noise).save(folder / "Symbolics-1.png")  # the held-out wallpaper's sibling
+    Image.fromarray(noise[:8, :8]).save(folder / "VNC.png")  # a fill, not a picture
+    e17 = tmp_path / "releases/enlightenment-data_0.27.1-1/backgrounds"
+    e17.mkdir(parents=True)
+    (e17 / "Peaks.edj").write_bytes(_jpeg(noise) + bytes(100_000))
+    loaders = release_wallpaper_files(tmp_path / "releases")
+    assert sorted(loaders) == [
+        "wallpaper-enlightenment-data-Peaks",
+        "wallpaper-gnome-backgrounds-Road",
+    ]
+    assert np.array_equal(loaders["wallpaper-gnome-backgrounds-Road"](), noise)
+    assert loaders["wallpaper-enlightenment-data-Peaks"]().shape == (200, 200, 3)

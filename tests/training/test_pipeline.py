@@ -100,8 +100,8 @@ def test_prepare_from_a_folder(tmp_path):
     (source / "notes.txt").write_text("not a photo")
     params = {"source": "folder", "folder": str(tmp_path / "mine"), "val_fraction": 0.3,
               "seed": 0, "max_side": 120, "held_out_fonts": ["DejaVuSerif"],
-              "held_out_logo_fraction": 0.2, "textures": True, "leaves": 0, "graphics": 0,
-              "icon_wallpapers": 0,
+              "held_out_logo_fraction": 0.2, "textures": True, "release_wallpapers": True,
+              "leaves": 0, "graphics": 0, "icon_wallpapers": 0,
               "leaves_size": 32}  # fmt: skip
     # No Debian packages here: matplotlib's DejaVu fonts stand in, and no icons.
     counts = prepare(params, tmp_path / "no-debian", tmp_path / "out")
@@ -117,8 +117,24 @@ def test_prepare_from_a_folder(tmp_path):
     assert {f.name for f in val_marks.fonts} == {"DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf"}
     assert val_marks.logos == () and train_marks.logos == ()
     assert not set(train_marks.fonts) & set(val_marks.fonts)
+    assert counts["train_release_wallpapers"] == 0  # no assets stage, no other releases
     with pytest.raises(ValueError, match="held_out_fonts"):
         prepare({**params, "held_out_fonts": ["Comic"]}, tmp_path / "no-debian", tmp_path / "o2")
+    # Other releases' wallpapers go to training only, and change nothing else.
+    releases = tmp_path / "releases/gnome-backgrounds_3.38.0-1"
+    releases.mkdir(parents=True)
+    noise = np.random.default_rng(0).integers(0, 256, (200, 300, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(releases / "Road.png")  # over 100 kB
+    more = prepare(params, tmp_path / "no-debian", tmp_path / "o3", tmp_path / "releases")
+    assert more == {**counts, "train_release_wallpapers": 1}
+    with Image.open(tmp_path / "o3/train/wallpaper-gnome-backgrounds-Road.png") as img:
+        assert img.size == (120, 80), "reduced to max_side"
+    assert sorted(p.name for p in (tmp_path / "o3/val").iterdir()) == sorted(
+        p.name for p in (tmp_path / "out/val").iterdir()
+    )
+    off = prepare({**params, "release_wallpapers": False}, tmp_path / "no-debian",
+                  tmp_path / "o4", tmp_path / "releases")  # fmt: skip
+    assert off["train_release_wallpapers"] == 0
 
 
 def test_photo_sources_fail_clearly(tmp_path):
