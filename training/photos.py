@@ -69,17 +69,18 @@ def library_photos() -> dict[str, PhotoLoader]:
     missing = [str(f) for f in files.values() if not f.is_file()]
     if missing:
         raise FileNotFoundError(f"bundled photos missing (reinstall the packages?): {missing}")
-    return _loaders(files)
+    return file_loaders(files)
 
 
 def bundled_photos(debian_root: Path) -> dict[str, PhotoLoader]:
     """The library photos plus the wallpapers of Debian's mate-backgrounds, gnome-backgrounds
     and desktop-base unpacked under ``debian_root`` (the assets stage's output): photos of
     nature and abstract art up to 5640x3172, for texture and full-resolution validation."""
-    return {**library_photos(), **_loaders(wallpaper_files(debian_root))}
+    return {**library_photos(), **file_loaders(wallpaper_files(debian_root))}
 
 
-def _loaders(files: dict[str, Path]) -> dict[str, PhotoLoader]:
+def file_loaders(files: dict[str, Path]) -> dict[str, PhotoLoader]:
+    """A loader (load_rgb) for each image file, by name."""
     return {name: (lambda f=f: load_rgb(f)) for name, f in files.items()}
 
 
@@ -216,7 +217,7 @@ def folder_photos(folder: Path) -> dict[str, PhotoLoader]:
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {folder}")
-    return _loaders(
+    return file_loaders(
         {str(p.relative_to(folder).with_suffix("")).replace("/", "__"): p for p in files}
     )
 

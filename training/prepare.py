@@ -30,8 +30,8 @@ from training.leaves import dead_leaves
 from training.logos import icon_files, split_logos
 from training.photos import (
     PhotoLoader,
+    file_loaders,
     is_validation,
-    load_rgb,
     photo_source,
     release_wallpaper_files,
     stamp_images,
@@ -66,8 +66,7 @@ def prepare_textures(debian_root: Path, max_side: int, out: Path) -> int:
     """Photographic textures from the Debian packages, into ``out/train`` only: validation
     stays on the held-out photos, the pictures people send."""
     files = texture_files(debian_root) if debian_root.is_dir() else {}
-    loaders = {name: (lambda path=path: load_rgb(path)) for name, path in files.items()}
-    return _write_training_only(loaders, max_side, out)
+    return _write_training_only(file_loaders(files), max_side, out)
 
 
 def prepare_release_wallpapers(releases_root: Path, max_side: int, out: Path) -> int:
