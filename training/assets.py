@@ -53,8 +53,9 @@ PACKAGES = {
 # 14 of them 4K photographs (maples, bamboo, snowy trees, peaks, lanterns, flowers; bookworm's
 # 0.25 has themes and flags only), gnome-backgrounds 3.38 (bullseye) 15 pictures, 7 of them
 # photographs (a road through a forest, a sea at sunset, ivy, twigs, a painting) where 43 has
-# drawings. mate-backgrounds, desktop-base and gnome-backgrounds 48/51 of other releases add
-# no photographs (mate's are the same files; the rest are drawings, gnome's in JPEG XL).
+# drawings. Not used: mate-backgrounds of other releases ships the same files; desktop-base 11
+# and 13 ship their themes as SVG drawings (file lists checked); gnome-backgrounds 48 and 51
+# are JPEG XL, which Pillow does not read (not opened).
 @dataclass(frozen=True)
 class ReleaseDeb:
     path: str  # in the Debian archive, as its Packages index names it
