@@ -84,6 +84,14 @@ def file_loaders(files: dict[str, Path]) -> dict[str, PhotoLoader]:
     return {name: (lambda f=f: load_rgb(f)) for name, f in files.items()}
 
 
+# Wallpaper packages' files of 100 kB or less are icons, thumbnails and fills, not pictures.
+MIN_PICTURE_BYTES = 100_000
+
+
+def _is_picture(path: Path, suffixes: tuple[str, ...]) -> bool:
+    return path.suffix.lower() in suffixes and path.stat().st_size > MIN_PICTURE_BYTES
+
+
 def wallpaper_files(debian_root: Path) -> dict[str, Path]:
     """Raster wallpapers under ``debian_root``, named "wallpaper-<path>"; of one picture shipped
     at several sizes only the largest file is kept."""
@@ -96,8 +104,7 @@ def wallpaper_files(debian_root: Path) -> dict[str, Path]:
     largest: dict[str, Path] = {}
     for folder in folders:
         for path in sorted(folder.rglob("*")):
-            # Below 100 kB they are icons and thumbnails, not pictures.
-            if path.suffix.lower() not in IMAGE_SUFFIXES or path.stat().st_size <= 100_000:
+            if not _is_picture(path, IMAGE_SUFFIXES):
                 continue
             name = "wallpaper-" + str(path.relative_to(folder).with_suffix("")).replace("/", "-")
             picture = SIZE_SUFFIX.sub("", name)
@@ -166,9 +173,7 @@ def release_wallpaper_files(releases_root: Path) -> dict[str, PhotoLoader]:
     loaders: dict[str, PhotoLoader] = {}
     for package in sorted(p for p in releases_root.glob("*") if p.is_dir()):
         for path in sorted(package.rglob("*")):
-            if path.suffix.lower() not in RELEASE_SUFFIXES or path.stat().st_size <= 100_000:
-                continue
-            if RELEASE_EXCLUDED.search(path.stem):
+            if not _is_picture(path, RELEASE_SUFFIXES) or RELEASE_EXCLUDED.search(path.stem):
                 continue
             name = f"wallpaper-{package.name.split('_')[0]}-{path.stem}"
             read = edj_picture if path.suffix.lower() == ".edj" else load_rgb
