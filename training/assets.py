@@ -142,20 +142,13 @@ def fetch_release_debs(
                 urllib.request.urlretrieve(url, file)
             except OSError as error:
                 raise AptMissing(f"cannot download {url}: {error}") from error
-            digest = _sha256(file)
+            with file.open("rb") as f:
+                digest = hashlib.file_digest(f, "sha256").hexdigest()
             if digest != deb.sha256:
                 raise AptMissing(f"{url} has SHA-256 {digest}, not the archive's {deb.sha256}")
             _unpack_folder(file, deb.folder, root / name.removesuffix("_all.deb"))
         (markers / name).touch()
     return root
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with file.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _unpack_folder(deb: Path, folder: str, dest: Path) -> None:
