@@ -169,12 +169,10 @@ def prepare_marks(
     }
 
 
-def prepare(
-    params: dict, debian_root: Path, out: Path, releases_root: Path | None = None
-) -> dict[str, int]:
+def prepare(params: dict, debian_root: Path, out: Path, releases_root: Path) -> dict[str, int]:
     """Both halves of the stage from its params.yaml section; returns the counts written.
-    ``releases_root``: the assets stage's other releases' packages (default: beside
-    ``debian_root``)."""
+    ``debian_root`` and ``releases_root``: the assets stage's unpacked packages and other
+    releases' builds."""
     if out.exists():
         shutil.rmtree(out)
     counts = prepare_photos(
@@ -184,7 +182,6 @@ def prepare(
     counts["train_textures"] = (
         prepare_textures(debian_root, params["max_side"], out) if params["textures"] else 0
     )
-    releases_root = releases_root or debian_root.parent / "releases"
     counts["train_release_wallpapers"] = (
         prepare_release_wallpapers(releases_root, params["max_side"], out)
         if params["release_wallpapers"]
@@ -212,7 +209,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = yaml.safe_load(args.params.read_text())["prepare"]
-    print(json.dumps(prepare(params, args.debian / "root", args.out)))
+    counts = prepare(params, args.debian / "root", args.out, args.debian / "releases")
+    print(json.dumps(counts))
 
 
 if __name__ == "__main__":

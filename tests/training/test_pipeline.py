@@ -104,7 +104,7 @@ def test_prepare_from_a_folder(tmp_path):
               "leaves": 0, "graphics": 0, "icon_wallpapers": 0,
               "leaves_size": 32}  # fmt: skip
     # No Debian packages here: matplotlib's DejaVu fonts stand in, and no icons.
-    counts = prepare(params, tmp_path / "no-debian", tmp_path / "out")
+    counts = prepare(params, tmp_path / "no-debian", tmp_path / "out", tmp_path / "no-releases")
     assert counts["train"] + counts["val"] == 13 and counts["val"] > 0
     assert counts["train_textures"] == 0 and counts["train_leaves"] == 0  # no Debian, none asked
     written = sorted(p.name for p in (tmp_path / "out").rglob("*.png"))
@@ -119,7 +119,8 @@ def test_prepare_from_a_folder(tmp_path):
     assert not set(train_marks.fonts) & set(val_marks.fonts)
     assert counts["train_release_wallpapers"] == 0  # no assets stage, no other releases
     with pytest.raises(ValueError, match="held_out_fonts"):
-        prepare({**params, "held_out_fonts": ["Comic"]}, tmp_path / "no-debian", tmp_path / "o2")
+        prepare({**params, "held_out_fonts": ["Comic"]}, tmp_path / "no-debian", tmp_path / "o2",
+                tmp_path / "no-releases")  # fmt: skip
     # Other releases' wallpapers go to training only, and change nothing else.
     releases = tmp_path / "releases/gnome-backgrounds_3.38.0-1"
     releases.mkdir(parents=True)
