@@ -66,6 +66,36 @@ def mosaic(crop: np.ndarray, other: np.ndarray, rng: np.random.Generator) -> np.
     return np.where(side[..., None], other, crop)
 
 
+def veil(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``crop`` under a smooth veil of light (haze, mist, glare) or of shade (a vignette):
+    ``crop (1 - a) + colour a`` with ``a`` a field without edges (a ramp in any direction mixed
+    with a few broad bumps), up to 0.15-0.7. It is the blend a semi-transparent watermark makes,
+    with no shape: the served detector flagged a held-out photo's hazy lake as one large white
+    mark (13.5% of that photo's clean pixels above 0.5; model/candidates/README.md, haze1), and
+    hazy distances are in most landscape photos. (H, W, 3) uint8 in and out."""
+    height, width = crop.shape[:2]
+    ys, xs = np.mgrid[:height, :width] / max(height, width)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = xs * np.cos(angle) + ys * np.sin(angle)
+    # A few broad bumps: a 2-5 cell grid of noise enlarged smoothly to the crop.
+    cells = int(rng.integers(2, 6))
+    bumps = Image.fromarray(rng.standard_normal((cells, cells)).astype(np.float32), mode="F")
+    bumps = np.asarray(bumps.resize((width, height), Image.Resampling.BICUBIC))
+
+    def unit(field: np.ndarray) -> np.ndarray:
+        return (field - field.min()) / max(float(np.ptp(field)), 1e-6)
+
+    share = rng.uniform(0, 1)
+    field = unit(share * unit(ramp) + (1 - share) * unit(bumps)) ** rng.uniform(0.5, 2.0)
+    alpha = (rng.uniform(0.15, 0.7) * field)[..., None]
+    if rng.random() < 0.8:  # light: haze and mist are white to bluish grey
+        colour = np.clip(rng.uniform(0.75, 1.0) + rng.uniform(-0.05, 0.05, 3), 0, 1)
+    else:  # shade
+        colour = rng.uniform(0.0, 0.2, 3)
+    veiled = crop.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * 255 * alpha
+    return np.clip(veiled + 0.5, 0, 255).astype(np.uint8)
+
+
 def draw_photo(
     photos: Sequence[np.ndarray], rng: np.random.Generator, weights: np.ndarray | None = None
 ) -> np.ndarray:
@@ -89,6 +119,7 @@ def training_examples(
     photo_weights: np.ndarray | None = None,
     crossing_fraction: float = 0.0,
     mosaic_fraction: float = 0.0,
+    veil_fraction: float = 0.0,
 ) -> list[WatermarkedExample]:
     """Random augmented crops, each with marks sized as if on an image whose short side is drawn
     log-uniformly from ``mark_reference_sizes``: a crop is a window of a photo of any size, so
@@ -100,13 +131,19 @@ def training_examples(
     ``crossing_fraction`` of the marked ones get thin lines of the photo under their mark
     (synth.crossing_lines); at 0 the draws are those of a run without it. A ``mosaic_fraction``
     of the crops, marked or not, are two photos' crops joined along a line (mosaic); at 0 it
-    takes no draw, so the draws are those of a run without it."""
+    takes no draw, so the draws are those of a run without it. A ``veil_fraction`` of the crops
+    lie under a smooth veil (veil) before any mark is added: part of the clean picture, never
+    of the mark; at 0 it takes no draw."""
     low, high = mark_reference_sizes
 
     def augmented_crop() -> np.ndarray:
         photo = draw_photo(photos, rng, photo_weights)
-        crop = random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0))
-        return augment_photo(crop, rng)
+        crop = augment_photo(
+            random_crop(photo, rng, crop_size, scale=rng.uniform(min_scale, 1.0)), rng
+        )
+        if veil_fraction > 0 and rng.random() < veil_fraction:
+            crop = veil(crop, rng)
+        return crop
 
     examples = []
     for _ in range(count):

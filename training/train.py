@@ -114,6 +114,8 @@ class TrainConfig:
     crossing_fraction: float = 0.0
     # The share of crops made of two photos joined along a line (training/examples.py mosaic).
     mosaic_fraction: float = 0.0
+    # The share of crops under a smooth veil of haze or shade (training/examples.py veil).
+    veil_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.mark_reference_sizes  # yaml gives a list
@@ -205,6 +207,7 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 self.weights,
                 cfg.crossing_fraction,
                 cfg.mosaic_fraction,
+                cfg.veil_fraction,
             )
         )
 

@@ -13,6 +13,7 @@ from training.examples import (
     photo_sources,
     sampling_weights,
     training_examples,
+    veil,
 )
 
 
@@ -57,7 +58,7 @@ def draws(assets, photos, clean_fraction, **kwargs):
     return training_examples(photos, assets, rng, 12, 32, 1.0, (64, 64), clean_fraction, **kwargs)
 
 
-@pytest.mark.parametrize("fraction", ["crossing_fraction", "mosaic_fraction"])
+@pytest.mark.parametrize("fraction", ["crossing_fraction", "mosaic_fraction", "veil_fraction"])
 def test_a_fraction_of_zero_draws_what_a_run_without_it_draws(assets, fraction):
     photos = [photo(64, 64, "skimage-coffee"), np.full((48, 48, 3), 220, np.uint8)]
     for clean_fraction in (0.0, 0.5):
@@ -98,3 +99,38 @@ def test_mosaic_crops_hold_two_photos(assets):
     # (a crop joined to another of the same photo keeps one, at most a colour shift apart).
     assert all(len(np.unique(e.clean.reshape(-1, 3), axis=0)) == 1 for e in plain)
     assert sum(len(np.unique(e.clean.reshape(-1, 3), axis=0)) == 2 for e in joined) >= 4
+
+
+def test_a_veil_is_a_smooth_blend_without_edges():
+    rng = np.random.default_rng(6)
+    flat = np.full((96, 128, 3), 60, np.uint8)
+    lighter = darker = 0
+    for _ in range(30):
+        veiled = veil(flat, rng).astype(int)
+        change = veiled - 60
+        # Somewhere it is a real veil (alpha 0.15-0.7 at its strongest)...
+        assert np.abs(change).max() >= 0.15 * 60 - 1
+        lighter += change.max() > 0
+        darker += change.min() < 0
+        # ...and nowhere an edge: neighbouring pixels differ by a few levels at most, where the
+        # faintest mark (alpha 0.15) steps by 0.15 x (255 - 60) = 29 levels at its edge.
+        assert np.abs(np.diff(veiled, axis=0)).max() <= 8
+        assert np.abs(np.diff(veiled, axis=1)).max() <= 8
+    assert lighter > darker > 0  # mostly haze, sometimes shade
+
+
+def test_veiled_crops_are_clean_pictures_not_marks(assets):
+    photos = [np.full((48, 48, 3), 90, np.uint8)]
+    clean = draws(assets, photos, 1.0, veil_fraction=1.0)
+    # The veil is part of the picture (a flat photo is no longer flat), never of the mask.
+    assert sum(np.ptp(e.clean) > 0 for e in clean) >= 10
+    # (JPEG-compressed as often as marked crops: the watermarked crop is the clean one, within
+    # compression's error.)
+    assert all(not e.mask.any() for e in clean)
+    assert all(np.abs(e.watermarked.astype(int) - e.clean).max() <= 15 for e in clean)
+    marked = draws(assets, photos, 0.0, veil_fraction=1.0)
+    for e in marked:
+        assert np.ptp(e.clean) > 0
+        # The mask is the mark alone: where it is empty the watermarked crop is the veiled one
+        # (within JPEG's error and the faintest fringes of the mark).
+        assert np.abs(e.watermarked.astype(int) - e.clean)[~e.mask].mean() < 3
