@@ -1,0 +1,99 @@
+"""training/generalisation.py: the detector alone on crops of training or held-out photos under
+training or held-out marks, and each held-out photo's row."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.images import photo
+from training.examples import validation_examples
+from training.generalisation import (
+    cross_table,
+    main,
+    photo_rows,
+    probabilities,
+    real_photos,
+    style_f1,
+)
+from training.model import ModelConfig, WatermarkRemover
+from training.synth import WatermarkedExample
+
+
+def example(style: str, top: int) -> WatermarkedExample:
+    """A 20x20 crop with a 4x10 mark whose top row is ``top``."""
+    clean = np.full((20, 20, 3), 100, np.uint8)
+    mask = np.zeros((20, 20), bool)
+    mask[top : top + 4, 5:15] = True
+    zeros = np.zeros((20, 20))
+    return WatermarkedExample(clean, clean, mask, zeros, np.zeros((20, 20, 3)), style)
+
+
+def test_the_f1_of_each_style_counts_only_that_styles_crops():
+    examples = [example("text", 2), example("logo", 8), example("text", 12)]
+    truth = np.stack([ex.mask for ex in examples]).astype(np.float32)
+    assert style_f1(truth, examples) == {"all": 1.0, "text": 1.0, "logo": 1.0}
+    # The logo found, the texts missed: 40 of 120 marked pixels found, nothing else flagged.
+    found = truth * np.array([0, 1, 0], np.float32)[:, None, None]
+    scores = style_f1(found, examples)
+    assert scores["logo"] == 1.0 and scores["text"] == 0.0
+    assert scores["all"] == pytest.approx(2 * 40 / (40 + 120))
+    # At the threshold itself a pixel is not flagged.
+    assert style_f1(truth * 0.5, examples)["all"] == 0.0
+
+
+def test_each_photo_row_holds_every_nth_crop():
+    # Two photos: crops 0 and 2 are on photo 0, crop 1 on photo 1.
+    examples = [example("text", 2), example("text", 8), example("text", 12)]
+    probability = np.stack([ex.mask for ex in examples]).astype(np.float32)
+    probability[1] = 1.0  # photo 1: its mark found and all of its 360 unmarked pixels flagged
+    probability[2] = 0.0  # photo 0: one of its two marks missed
+    first, second = photo_rows(probability, examples, photo_count=2)
+    assert first == {"f1": pytest.approx(2 * 40 / 120), "recall": 0.5, "flagged": 0.0}
+    assert second == {"f1": pytest.approx(2 * 40 / 440), "recall": 1.0, "flagged": 1.0}
+
+
+def test_only_the_real_training_photos_are_compared():
+    photos = [np.full((4, 4, 3), i, np.uint8) for i in range(6)]
+    sources = ["leaves", "wallpaper", "texture", "skimage", "icons", "graphic"]
+    assert [int(p[0, 0, 0]) for p in real_photos(photos, sources)] == [1, 3]
+
+
+def test_the_cross_table_scores_every_pair_with_the_models_own_maps(assets):
+    torch.manual_seed(0)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8))).eval()
+    photos = {"a": [photo(64, 64, "skimage-coffee")], "b": [photo(64, 64, "skimage-chelsea")]}
+    marks = {"m": assets, "n": assets}
+    table = cross_table(model, photos, marks, count=5, crop_size=32, seed=3)
+    assert set(table) == {("a", "m"), ("a", "n"), ("b", "m"), ("b", "n")}
+    # The same photos and marks under the same seed: the same crops, the same score.
+    assert table["a", "m"] == table["a", "n"]
+    # Five crops, one per style; each score is the F1 of the model's maps over those crops.
+    assert set(table["a", "m"]) == {"all", "text", "logo", "grid", "centre", "corner"}
+    examples = validation_examples(photos["b"], assets, 5, 32, 3)
+    assert table["b", "m"] == style_f1(probabilities(model, examples), examples)
+
+
+def test_the_command_prints_both_tables(tmp_path: Path, capsys, assets):
+    for split, names in (("train", ["wallpaper-a", "leaves-00000"]), ("val", ["skimage-b"])):
+        (tmp_path / split).mkdir()
+        for name in names:
+            Image.fromarray(photo(64, 64, "skimage-coffee")).save(tmp_path / split / f"{name}.png")
+    fonts = [str(f) for f in assets.fonts]
+    marks = {split: {"fonts": fonts, "logos": []} for split in ("train", "val")}
+    (tmp_path / "marks.json").write_text(json.dumps(marks))
+    torch.manual_seed(0)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8)))
+    torch.save({"model": model.state_dict(), "model_args": {"widths": [4, 8, 8]}},
+               tmp_path / "m.pt")  # fmt: skip
+    main(["--checkpoint", str(tmp_path / "m.pt"), "--photos", str(tmp_path), "--count", "5",
+          "--crop-size", "32"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "| training photos (real ones) (1) | training marks |" in out
+    assert "| held-out photos (1) | held-out marks |" in out
+    assert "| skimage-b |" in out

@@ -1,0 +1,151 @@
+"""Where the detector stops generalising: new photos, or new marks?
+
+``python -m training.generalisation --checkpoint model/clearmark.pt --photos data/photos``
+scores the detector alone (every pixel above 0.5, no gate) on the validation protocol's crops
+(training/examples.py validation_examples) made four ways: the real training photos or the
+held-out ones, under the training fonts and icons or the held-out ones. A gap between the
+photo rows is a detector that learnt its training photos; a gap between the mark columns, one
+that learnt its fonts and icons. It then scores each held-out photo alone (held-out marks):
+which pictures the detector misses marks on, and which it fires on where there is no mark.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.checkpoint import load_model
+from training.examples import (
+    collate,
+    load_marks,
+    load_photo_folder,
+    photo_sources,
+    validation_examples,
+)
+from training.metrics import mask_f1, mask_recall
+from training.model import WatermarkRemover, predict
+from training.synth import STYLES, MarkAssets, WatermarkedExample
+
+# Training sources made or gathered for variety, not photos people send: the procedural banks
+# and the game and sample textures (training/prepare.py). The rest (wallpapers, the libraries'
+# photos) is what the held-out photos are compared with.
+MADE_SOURCES = frozenset({"leaves", "graphic", "icons", "texture"})
+THRESHOLD = 0.5  # the pipeline's mask_threshold (handler/model-config.yaml)
+
+
+def real_photos(photos: Sequence[np.ndarray], sources: Sequence[str]) -> list[np.ndarray]:
+    """The training photos whose source is not one of MADE_SOURCES."""
+    return [p for p, s in zip(photos, sources, strict=True) if s not in MADE_SOURCES]
+
+
+@torch.inference_mode()
+def probabilities(
+    model: WatermarkRemover, examples: Sequence[WatermarkedExample], batch: int = 20
+) -> np.ndarray:
+    """(N, H, W) watermark probability of each example, in bfloat16 as served."""
+    maps = []
+    for start in range(0, len(examples), batch):
+        images = collate(examples[start : start + batch])["watermarked"]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            maps.append(predict(model, images).mask.float()[:, 0].numpy())
+    return np.concatenate(maps)
+
+
+def style_f1(probability: np.ndarray, examples: Sequence[WatermarkedExample]) -> dict[str, float]:
+    """Pooled pixel F1 of ``probability`` > THRESHOLD against the true masks: over all the
+    examples ("all") and per style."""
+    found = probability > THRESHOLD
+    truth = np.stack([ex.mask for ex in examples])
+    scores = {"all": mask_f1(found, truth)}
+    for style in STYLES:
+        picked = [i for i, ex in enumerate(examples) if ex.style == style]
+        if picked:
+            scores[style] = mask_f1(found[picked], truth[picked])
+    return scores
+
+
+def photo_rows(
+    probability: np.ndarray, examples: Sequence[WatermarkedExample], photo_count: int
+) -> list[dict[str, float]]:
+    """Per photo (validation_examples cycles through the photos: example i is on photo
+    i % photo_count): pooled F1 and recall of its marks, and the share of its unmarked pixels
+    above THRESHOLD."""
+    found = probability > THRESHOLD
+    truth = np.stack([ex.mask for ex in examples])
+    rows = []
+    for k in range(photo_count):
+        mine = slice(k, len(examples), photo_count)
+        f, t = found[mine], truth[mine]
+        rows.append({
+            "f1": mask_f1(f, t),
+            "recall": mask_recall(f, t),
+            "flagged": float((f & ~t).sum() / max(int((~t).sum()), 1)),
+        })  # fmt: skip
+    return rows
+
+
+def cross_table(
+    model: WatermarkRemover,
+    photos: dict[str, Sequence[np.ndarray]],
+    marks: dict[str, MarkAssets],
+    count: int,
+    crop_size: int,
+    seed: int,
+) -> dict[tuple[str, str], dict[str, float]]:
+    """style_f1 for every (photos, marks) pair of the named sets, ``count`` crops each."""
+    table = {}
+    for photo_name, photo_set in photos.items():
+        for mark_name, assets in marks.items():
+            examples = validation_examples(photo_set, assets, count, crop_size, seed)
+            table[photo_name, mark_name] = style_f1(probabilities(model, examples), examples)
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--photos", type=Path, required=True, help="the prepare stage's output")
+    parser.add_argument("--count", type=int, default=200, help="crops per combination")
+    parser.add_argument("--crop-size", type=int, default=256)
+    # Another seed than the training validation's (1) and the evaluation's.
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args(argv)
+    torch.manual_seed(0)
+    model = load_model(args.checkpoint)
+    train_folder, val_folder = args.photos / "train", args.photos / "val"
+    photos = {
+        "training photos (real ones)": real_photos(
+            load_photo_folder(train_folder), photo_sources(train_folder)
+        ),
+        "held-out photos": load_photo_folder(val_folder),
+    }
+    marks = {
+        "training marks": load_marks(args.photos / "marks.json", "train"),
+        "held-out marks": load_marks(args.photos / "marks.json", "val"),
+    }
+    table = cross_table(model, photos, marks, args.count, args.crop_size, args.seed)
+    print(f"Detector alone (pixels above {THRESHOLD}), pooled F1, {args.count} crops each:\n")
+    print("| photos | marks | all | " + " | ".join(STYLES) + " |")
+    print("|---|---|---|" + "---|" * len(STYLES))
+    for (photo_name, mark_name), scores in table.items():
+        cells = " | ".join(f"{scores.get(s, float('nan')):.2f}" for s in ("all", *STYLES))
+        print(f"| {photo_name} ({len(photos[photo_name])}) | {mark_name} | {cells} |")
+    held_out = photos["held-out photos"]
+    count = len(held_out) * max(1, args.count // len(held_out))
+    examples = validation_examples(held_out, marks["held-out marks"], count, args.crop_size,
+                                   args.seed)  # fmt: skip
+    rows = photo_rows(probabilities(model, examples), examples, len(held_out))
+    names = sorted(p.stem for p in val_folder.glob("*.png"))  # load_photo_folder's order
+    print(f"\nEach held-out photo, held-out marks ({count // len(held_out)} crops each):\n")
+    print("| photo | F1 | recall | unmarked pixels flagged |")
+    print("|---|---|---|---|")
+    for name, row in zip(names, rows, strict=True):
+        print(f"| {name} | {row['f1']:.2f} | {row['recall']:.2f} | {100 * row['flagged']:.2f}% |")
+
+
+if __name__ == "__main__":
+    main()
