@@ -217,10 +217,15 @@ def load_photo_folder(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(f).convert("RGB")) for f in _photo_files(folder)]
 
 
+def photo_names(folder: Path) -> list[str]:
+    """The names (without .png) of load_photo_folder's photos, in the same order."""
+    return [f.stem for f in _photo_files(folder)]
+
+
 def photo_sources(folder: Path) -> tuple[str, ...]:
     """Where each of load_photo_folder's photos came from, in the same order: the prepare
     stage's name prefix ("leaves", "texture", "wallpaper", "skimage", ...)."""
-    return tuple(f.name.split("-", 1)[0] for f in _photo_files(folder))
+    return tuple(name.split("-", 1)[0] for name in photo_names(folder))
 
 
 def sampling_weights(sources: Sequence[str], shares: dict[str, float]) -> np.ndarray:

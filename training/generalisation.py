@@ -1,12 +1,13 @@
 """Where the detector stops generalising: new photos, or new marks?
 
 ``python -m training.generalisation --checkpoint model/clearmark.pt --photos data/photos``
-scores the detector alone (every pixel above 0.5, no gate) on the validation protocol's crops
-(training/examples.py validation_examples) made four ways: the real training photos or the
-held-out ones, under the training fonts and icons or the held-out ones. A gap between the
-photo rows is a detector that learnt its training photos; a gap between the mark columns, one
-that learnt its fonts and icons. It then scores each held-out photo alone (held-out marks):
-which pictures the detector misses marks on, and which it fires on where there is no mark.
+scores the detector alone (every pixel above the served mask_threshold, no gate) on the
+validation protocol's crops (training/examples.py validation_examples) made four ways: the
+real training photos or the held-out ones, under the training fonts and icons or the held-out
+ones. A gap between the photo rows is a detector that learnt its training photos; a gap
+between the mark columns, one that learnt its fonts and icons. It then scores each held-out
+photo alone (held-out marks): which pictures the detector misses marks on, and which it fires
+on where there is no mark.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from handler.pipeline import PipelineConfig
 from training.checkpoint import load_model
+from training.evaluate import serving_settings
 from training.examples import (
     collate,
     load_marks,
     load_photo_folder,
+    photo_names,
     photo_sources,
     validation_examples,
 )
@@ -34,7 +38,6 @@ from training.synth import STYLES, MarkAssets, WatermarkedExample
 # and the game and sample textures (training/prepare.py). The rest (wallpapers, the libraries'
 # photos) is what the held-out photos are compared with.
 MADE_SOURCES = frozenset({"leaves", "graphic", "icons", "texture"})
-THRESHOLD = 0.5  # the pipeline's mask_threshold (handler/model-config.yaml)
 
 
 def real_photos(photos: Sequence[np.ndarray], sources: Sequence[str]) -> list[np.ndarray]:
@@ -55,10 +58,12 @@ def probabilities(
     return np.concatenate(maps)
 
 
-def style_f1(probability: np.ndarray, examples: Sequence[WatermarkedExample]) -> dict[str, float]:
-    """Pooled pixel F1 of ``probability`` > THRESHOLD against the true masks: over all the
+def style_f1(
+    probability: np.ndarray, examples: Sequence[WatermarkedExample], threshold: float
+) -> dict[str, float]:
+    """Pooled pixel F1 of ``probability`` > ``threshold`` against the true masks: over all the
     examples ("all") and per style."""
-    found = probability > THRESHOLD
+    found = probability > threshold
     truth = np.stack([ex.mask for ex in examples])
     scores = {"all": mask_f1(found, truth)}
     for style in STYLES:
@@ -69,12 +74,15 @@ def style_f1(probability: np.ndarray, examples: Sequence[WatermarkedExample]) ->
 
 
 def photo_rows(
-    probability: np.ndarray, examples: Sequence[WatermarkedExample], photo_count: int
+    probability: np.ndarray,
+    examples: Sequence[WatermarkedExample],
+    photo_count: int,
+    threshold: float,
 ) -> list[dict[str, float]]:
     """Per photo (validation_examples cycles through the photos: example i is on photo
     i % photo_count): pooled F1 and recall of its marks, and the share of its unmarked pixels
-    above THRESHOLD."""
-    found = probability > THRESHOLD
+    above ``threshold``."""
+    found = probability > threshold
     truth = np.stack([ex.mask for ex in examples])
     rows = []
     for k in range(photo_count):
@@ -95,13 +103,16 @@ def cross_table(
     count: int,
     crop_size: int,
     seed: int,
+    threshold: float,
 ) -> dict[tuple[str, str], dict[str, float]]:
     """style_f1 for every (photos, marks) pair of the named sets, ``count`` crops each."""
     table = {}
     for photo_name, photo_set in photos.items():
         for mark_name, assets in marks.items():
             examples = validation_examples(photo_set, assets, count, crop_size, seed)
-            table[photo_name, mark_name] = style_f1(probabilities(model, examples), examples)
+            table[photo_name, mark_name] = style_f1(
+                probabilities(model, examples), examples, threshold
+            )
     return table
 
 
@@ -113,7 +124,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--crop-size", type=int, default=256)
     # Another seed than the training validation's (1) and the evaluation's.
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--serving-config", type=Path, default=Path("handler/model-config.yaml"),
+        help="its mask_threshold is the detector's",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    threshold = PipelineConfig.from_settings(serving_settings(args.serving_config)).mask_threshold
     torch.manual_seed(0)
     model = load_model(args.checkpoint)
     train_folder, val_folder = args.photos / "train", args.photos / "val"
@@ -127,8 +143,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "training marks": load_marks(args.photos / "marks.json", "train"),
         "held-out marks": load_marks(args.photos / "marks.json", "val"),
     }
-    table = cross_table(model, photos, marks, args.count, args.crop_size, args.seed)
-    print(f"Detector alone (pixels above {THRESHOLD}), pooled F1, {args.count} crops each:\n")
+    table = cross_table(model, photos, marks, args.count, args.crop_size, args.seed, threshold)
+    print(f"Detector alone (pixels above {threshold}), pooled F1, {args.count} crops each:\n")
     print("| photos | marks | all | " + " | ".join(STYLES) + " |")
     print("|---|---|---|" + "---|" * len(STYLES))
     for (photo_name, mark_name), scores in table.items():
@@ -138,8 +154,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     count = len(held_out) * max(1, args.count // len(held_out))
     examples = validation_examples(held_out, marks["held-out marks"], count, args.crop_size,
                                    args.seed)  # fmt: skip
-    rows = photo_rows(probabilities(model, examples), examples, len(held_out))
-    names = sorted(p.stem for p in val_folder.glob("*.png"))  # load_photo_folder's order
+    rows = photo_rows(probabilities(model, examples), examples, len(held_out), threshold)
+    names = photo_names(val_folder)
     print(f"\nEach held-out photo, held-out marks ({count // len(held_out)} crops each):\n")
     print("| photo | F1 | recall | unmarked pixels flagged |")
     print("|---|---|---|---|")

@@ -37,14 +37,14 @@ def example(style: str, top: int) -> WatermarkedExample:
 def test_the_f1_of_each_style_counts_only_that_styles_crops():
     examples = [example("text", 2), example("logo", 8), example("text", 12)]
     truth = np.stack([ex.mask for ex in examples]).astype(np.float32)
-    assert style_f1(truth, examples) == {"all": 1.0, "text": 1.0, "logo": 1.0}
+    assert style_f1(truth, examples, 0.5) == {"all": 1.0, "text": 1.0, "logo": 1.0}
     # The logo found, the texts missed: 40 of 120 marked pixels found, nothing else flagged.
     found = truth * np.array([0, 1, 0], np.float32)[:, None, None]
-    scores = style_f1(found, examples)
+    scores = style_f1(found, examples, 0.5)
     assert scores["logo"] == 1.0 and scores["text"] == 0.0
     assert scores["all"] == pytest.approx(2 * 40 / (40 + 120))
     # At the threshold itself a pixel is not flagged.
-    assert style_f1(truth * 0.5, examples)["all"] == 0.0
+    assert style_f1(truth * 0.5, examples, 0.5)["all"] == 0.0
 
 
 def test_each_photo_row_holds_every_nth_crop():
@@ -53,7 +53,7 @@ def test_each_photo_row_holds_every_nth_crop():
     probability = np.stack([ex.mask for ex in examples]).astype(np.float32)
     probability[1] = 1.0  # photo 1: its mark found and all of its 360 unmarked pixels flagged
     probability[2] = 0.0  # photo 0: one of its two marks missed
-    first, second = photo_rows(probability, examples, photo_count=2)
+    first, second = photo_rows(probability, examples, photo_count=2, threshold=0.5)
     assert first == {"f1": pytest.approx(2 * 40 / 120), "recall": 0.5, "flagged": 0.0}
     assert second == {"f1": pytest.approx(2 * 40 / 440), "recall": 1.0, "flagged": 1.0}
 
@@ -69,14 +69,14 @@ def test_the_cross_table_scores_every_pair_with_the_models_own_maps(assets):
     model = WatermarkRemover(ModelConfig(widths=(4, 8, 8))).eval()
     photos = {"a": [photo(64, 64, "skimage-coffee")], "b": [photo(64, 64, "skimage-chelsea")]}
     marks = {"m": assets, "n": assets}
-    table = cross_table(model, photos, marks, count=5, crop_size=32, seed=3)
+    table = cross_table(model, photos, marks, count=5, crop_size=32, seed=3, threshold=0.5)
     assert set(table) == {("a", "m"), ("a", "n"), ("b", "m"), ("b", "n")}
     # The same photos and marks under the same seed: the same crops, the same score.
     assert table["a", "m"] == table["a", "n"]
     # Five crops, one per style; each score is the F1 of the model's maps over those crops.
     assert set(table["a", "m"]) == {"all", "text", "logo", "grid", "centre", "corner"}
     examples = validation_examples(photos["b"], assets, 5, 32, 3)
-    assert table["b", "m"] == style_f1(probabilities(model, examples), examples)
+    assert table["b", "m"] == style_f1(probabilities(model, examples), examples, 0.5)
 
 
 def test_the_command_prints_both_tables(tmp_path: Path, capsys, assets):
@@ -91,9 +91,12 @@ def test_the_command_prints_both_tables(tmp_path: Path, capsys, assets):
     model = WatermarkRemover(ModelConfig(widths=(4, 8, 8)))
     torch.save({"model": model.state_dict(), "model_args": {"widths": [4, 8, 8]}},
                tmp_path / "m.pt")  # fmt: skip
+    config = tmp_path / "model-config.yaml"
+    config.write_text("handler:\n  mask_threshold: 0.3\n")
     main(["--checkpoint", str(tmp_path / "m.pt"), "--photos", str(tmp_path), "--count", "5",
-          "--crop-size", "32"])  # fmt: skip
+          "--crop-size", "32", "--serving-config", str(config)])  # fmt: skip
     out = capsys.readouterr().out
+    assert "Detector alone (pixels above 0.3)" in out
     assert "| training photos (real ones) (1) | training marks |" in out
     assert "| held-out photos (1) | held-out marks |" in out
     assert "| skimage-b |" in out
