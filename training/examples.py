@@ -71,7 +71,7 @@ def veil(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ``crop (1 - a) + colour a`` with ``a`` a field without edges (a ramp in any direction mixed
     with a few broad bumps), up to 0.15-0.7. It is the blend a semi-transparent watermark makes,
     with no shape: the served detector flagged a held-out photo's hazy lake as one large white
-    mark (13.5% of that photo's clean pixels above 0.5; model/candidates/README.md, haze1), and
+    mark (16.4% of that photo's clean pixels above 0.5: python -m training.generalisation), and
     hazy distances are in most landscape photos. (H, W, 3) uint8 in and out."""
     height, width = crop.shape[:2]
     ys, xs = np.mgrid[:height, :width] / max(height, width)
