@@ -21,7 +21,7 @@ import torch
 
 from handler.pipeline import PipelineConfig
 from training.checkpoint import load_model
-from training.evaluate import serving_settings
+from training.evaluate import serving_settings, style_indices
 from training.examples import (
     collate,
     load_marks,
@@ -66,10 +66,8 @@ def style_f1(
     found = probability > threshold
     truth = np.stack([ex.mask for ex in examples])
     scores = {"all": mask_f1(found, truth)}
-    for style in STYLES:
-        picked = [i for i, ex in enumerate(examples) if ex.style == style]
-        if picked:
-            scores[style] = mask_f1(found[picked], truth[picked])
+    for style, picked in style_indices(examples).items():
+        scores[style] = mask_f1(found[picked], truth[picked])
     return scores
 
 
