@@ -17,6 +17,7 @@ from training.synth import (
     MarkAssets,
     WatermarkedExample,
     add_watermark,
+    blend,
     crossing_lines,
     unmarked,
 )
@@ -87,13 +88,12 @@ def veil(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
     share = rng.uniform(0, 1)
     field = unit(share * unit(ramp) + (1 - share) * unit(bumps)) ** rng.uniform(0.5, 2.0)
-    alpha = (rng.uniform(0.15, 0.7) * field)[..., None]
+    alpha = rng.uniform(0.15, 0.7) * field
     if rng.random() < 0.8:  # light: haze and mist are white to bluish grey
         colour = np.clip(rng.uniform(0.75, 1.0) + rng.uniform(-0.05, 0.05, 3), 0, 1)
     else:  # shade
         colour = rng.uniform(0.0, 0.2, 3)
-    veiled = crop.astype(np.float32) * (1 - alpha) + colour.astype(np.float32) * 255 * alpha
-    return np.clip(veiled + 0.5, 0, 255).astype(np.uint8)
+    return blend(crop, alpha, colour)
 
 
 def draw_photo(
