@@ -47,6 +47,11 @@ PACKAGES = {
     "logos": ("tango-icon-theme", "adwaita-icon-theme"),
 }
 
+# Packages of which one folder is unpacked (from bookworm, with apt-get download, as PACKAGES):
+# stellarium-data is 246 MB of star catalogues and sky cultures around the 20 MB of panorama
+# photographs (landscapes) training uses (training/photos.py landscape_files).
+FOLDER_PACKAGES = {"stellarium-data": "usr/share/stellarium/landscapes"}
+
 
 # Other releases' builds of packages the issue allows, for the photographs bookworm's builds do
 # not ship (checked by eye, 2026-12-07): enlightenment-data 0.27 (trixie) holds 23 wallpapers,
@@ -121,6 +126,35 @@ def fetch_packages(packages: list[str], out: Path) -> Path:
     return root
 
 
+def fetch_package_folders(packages: dict[str, str], out: Path) -> Path:
+    """Download each package of ``packages`` (name: folder) and unpack only its folder into
+    ``out/root``; returns that folder. Unpacked once, as fetch_packages."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise AptMissing("apt-get or dpkg-deb not found: the folder packages need a Debian system")
+    root, markers = out / "root", out / "unpacked"
+    markers.mkdir(parents=True, exist_ok=True)
+    for package, folder in packages.items():
+        if (markers / package).exists():
+            continue
+        with tempfile.TemporaryDirectory(dir=out) as download_dir:
+            result = subprocess.run(
+                ["apt-get", "download", package],
+                cwd=download_dir,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            debs = sorted(Path(download_dir).glob("*.deb"))
+            if result.returncode != 0 or len(debs) != 1:
+                raise AptMissing(
+                    f"apt-get download {package} failed "
+                    f"(run `apt-get update` first?):\n{result.stderr.strip()}"
+                )
+            _unpack_folder(debs[0], folder, root)
+        (markers / package).touch()
+    return root
+
+
 def fetch_release_debs(
     debs: tuple[ReleaseDeb, ...], out: Path, archive: str = DEBIAN_ARCHIVE
 ) -> Path:
@@ -166,6 +200,7 @@ def _unpack_folder(deb: Path, folder: str, dest: Path) -> None:
 
 
 def all_packages() -> list[str]:
+    """The packages unpacked whole (FOLDER_PACKAGES are unpacked a folder only)."""
     return [package for group in PACKAGES.values() for package in group]
 
 
@@ -175,6 +210,8 @@ def main() -> None:
     args = parser.parse_args()
     root = fetch_packages(all_packages(), args.out)
     print(f"{len(all_packages())} Debian packages unpacked under {root}")
+    fetch_package_folders(FOLDER_PACKAGES, args.out)
+    print(f"{len(FOLDER_PACKAGES)} more packages' pictures' folder unpacked under {root}")
     releases = fetch_release_debs(RELEASE_DEBS, args.out)
     print(f"{len(RELEASE_DEBS)} other releases' builds unpacked under {releases}")
 

@@ -157,6 +157,41 @@ def texture_files(debian_root: Path) -> dict[str, Path]:
     return files
 
 
+# Stellarium's landscapes (training/assets.py FOLDER_PACKAGES), training only: panorama
+# photographs cut into tiles with the sky transparent (a rapeseed field, snowy pines, fields,
+# Mars, the Moon). Each tile keeps its longest band of fully opaque rows, the ground under the
+# horizon, if it is at least MIN_TEXTURE_SIDE tall. Left out: the fog, light-pollution and
+# night-illumination layers (masks, not pictures) and the "ocean" landscape, a Terragen render.
+LANDSCAPE_FOLDER = "usr/share/stellarium/landscapes"
+LANDSCAPE_EXCLUDED = re.compile(r"fog|illum|lgt|ocean", re.IGNORECASE)
+
+
+def opaque_band(rgba: np.ndarray) -> np.ndarray:
+    """The longest run of rows of ``rgba`` (H, W, 4) in which every pixel is fully opaque, as
+    RGB (0 rows if none is); of two runs as long, the upper."""
+    opaque = np.concatenate([[False], (rgba[..., 3] == 255).all(axis=1), [False]])
+    edges = np.flatnonzero(np.diff(opaque.astype(np.int8)))
+    starts, ends = edges[::2], edges[1::2]
+    if len(starts) == 0:
+        return rgba[:0, :, :3]
+    longest = int(np.argmax(ends - starts))
+    return rgba[starts[longest] : ends[longest], :, :3]
+
+
+def landscape_files(debian_root: Path) -> dict[str, PhotoLoader]:
+    """The opaque bands of Stellarium's landscape pictures under ``debian_root``, named
+    "landscape-<landscape>-<file>"."""
+    loaders: dict[str, PhotoLoader] = {}
+    for path in sorted((debian_root / LANDSCAPE_FOLDER).rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or LANDSCAPE_EXCLUDED.search(path.stem):
+            continue
+        with Image.open(path) as img:
+            band = opaque_band(np.asarray(img.convert("RGBA")))
+        if min(band.shape[:2]) >= MIN_TEXTURE_SIDE and band.std() > 8:
+            loaders[f"landscape-{path.parent.name}-{path.stem}"] = lambda band=band: band
+    return loaders
+
+
 # Other releases' wallpapers (training/assets.py RELEASE_DEBS), training only: validation and
 # the evaluation stay on the held-out photos they were measured on. Left out: gnome 3.38's
 # Symbolics-1/2, symbolic icons on a field, siblings of the held-out gnome "symbolic"

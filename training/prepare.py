@@ -32,6 +32,7 @@ from training.photos import (
     PhotoLoader,
     file_loaders,
     is_validation,
+    landscape_files,
     photo_source,
     release_wallpaper_files,
     stamp_images,
@@ -73,6 +74,13 @@ def prepare_release_wallpapers(releases_root: Path, max_side: int, out: Path) ->
     """Other Debian releases' wallpapers (training/assets.py RELEASE_DEBS), into ``out/train``
     only, as the textures: the held-out photos and what is measured on them stay as they were."""
     files = release_wallpaper_files(releases_root) if releases_root.is_dir() else {}
+    return _write_training_only(files, max_side, out)
+
+
+def prepare_landscapes(debian_root: Path, max_side: int, out: Path) -> int:
+    """The ground of Stellarium's panoramas (training/photos.py landscape_files), into
+    ``out/train`` only, as the textures."""
+    files = landscape_files(debian_root) if debian_root.is_dir() else {}
     return _write_training_only(files, max_side, out)
 
 
@@ -186,6 +194,9 @@ def prepare(params: dict, debian_root: Path, out: Path, releases_root: Path) -> 
         prepare_release_wallpapers(releases_root, params["max_side"], out)
         if params["release_wallpapers"]
         else 0
+    )
+    counts["train_landscapes"] = (
+        prepare_landscapes(debian_root, params["max_side"], out) if params["landscapes"] else 0
     )
     marks = prepare_marks(
         debian_root, params["held_out_fonts"], params["held_out_logo_fraction"], params["seed"]

@@ -16,7 +16,13 @@ from PIL import Image
 from training import assets
 from training.fonts import font_family, has_glyphs, matplotlib_fonts, split_fonts
 from training.logos import icon_files, is_held_out, split_logos
-from training.photos import edj_picture, photo_source, release_wallpaper_files
+from training.photos import (
+    edj_picture,
+    landscape_files,
+    opaque_band,
+    photo_source,
+    release_wallpaper_files,
+)
 from training.synth import ALPHABET
 
 
@@ -211,3 +217,53 @@ def test_other_releases_wallpapers_are_named_by_package_and_filtered(tmp_path):
     ]
     assert np.array_equal(loaders["wallpaper-gnome-backgrounds-Road"](), noise)
     assert loaders["wallpaper-enlightenment-data-Peaks"]().shape == (200, 200, 3)
+
+
+def test_package_folders_are_fetched_with_apt_and_only_their_folder_unpacked(tmp_path, monkeypatch):
+    """A fake apt-get that hands out a real .deb; the rest of the package stays packed."""
+    deb = _deb(tmp_path, {"usr/share/pics/land/a.png": b"a", "usr/share/pics/stars.dat": b"s"})
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    (bin_dir / "apt-get").write_text(f'#!/bin/sh\necho "apt-get $*" >> {log}\ncp {deb} .\n')
+    (bin_dir / "apt-get").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    root = assets.fetch_package_folders({"pics": "usr/share/pics/land"}, tmp_path / "out")
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+    assert files == ["usr/share/pics/land/a.png"]
+    assets.fetch_package_folders({"pics": "usr/share/pics/land"}, tmp_path / "out")
+    assert log.read_text().splitlines() == ["apt-get download pics"]
+    (bin_dir / "apt-get").write_text("#!/bin/sh\necho 'E: Unable to locate package' >&2\n")
+    with pytest.raises(assets.AptMissing, match="Unable to locate package"):
+        assets.fetch_package_folders({"other": "usr/share/x"}, tmp_path / "out")
+
+
+def test_opaque_band_is_the_longest_run_of_fully_opaque_rows():
+    rgba = np.zeros((60, 5, 4), np.uint8)
+    rgba[..., :3] = np.arange(60, dtype=np.uint8)[:, None, None]
+    rgba[10:50, :, 3] = 255
+    rgba[52:60, :, 3] = 255
+    rgba[30, 2, 3] = 254  # one pixel not quite opaque cuts the run: 10-29 and 31-49
+    band = opaque_band(rgba)
+    assert band.shape == (20, 5, 3) and band[0, 0, 0] == 10 and band[-1, 0, 0] == 29
+    assert opaque_band(np.zeros((8, 5, 4), np.uint8)).shape == (0, 5, 3)
+
+
+def test_landscapes_keep_the_ground_of_their_pictures(tmp_path):
+    folder = tmp_path / "usr/share/stellarium/landscapes/field"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    tile = rng.integers(0, 256, (300, 400, 4), dtype=np.uint8)
+    tile[:80, :, 3] = 0  # the sky
+    tile[80:, :, 3] = 255
+    Image.fromarray(tile).save(folder / "field1.png")
+    low = tile.copy()
+    low[:150, :, 3] = 0  # 150 rows of ground: under MIN_TEXTURE_SIDE
+    Image.fromarray(low).save(folder / "field2.png")
+    flat = np.full((300, 400, 4), 255, np.uint8)
+    Image.fromarray(flat).save(folder / "flat.png")
+    Image.fromarray(tile[..., 0]).save(folder / "fogridge.png")  # a fog mask
+    Image.fromarray(tile).save(folder / "ocean1.png")  # a render
+    loaders = landscape_files(tmp_path)
+    assert list(loaders) == ["landscape-field-field1"]
+    assert np.array_equal(loaders["landscape-field-field1"](), tile[80:, :, :3])

@@ -101,7 +101,7 @@ def test_prepare_from_a_folder(tmp_path):
     params = {"source": "folder", "folder": str(tmp_path / "mine"), "val_fraction": 0.3,
               "seed": 0, "max_side": 120, "held_out_fonts": ["DejaVuSerif"],
               "held_out_logo_fraction": 0.2, "textures": True, "release_wallpapers": True,
-              "leaves": 0, "graphics": 0, "icon_wallpapers": 0,
+              "landscapes": True, "leaves": 0, "graphics": 0, "icon_wallpapers": 0,
               "leaves_size": 32}  # fmt: skip
     # No Debian packages here: matplotlib's DejaVu fonts stand in, and no icons.
     counts = prepare(params, tmp_path / "no-debian", tmp_path / "out", tmp_path / "no-releases")
@@ -118,6 +118,7 @@ def test_prepare_from_a_folder(tmp_path):
     assert val_marks.logos == () and train_marks.logos == ()
     assert not set(train_marks.fonts) & set(val_marks.fonts)
     assert counts["train_release_wallpapers"] == 0  # no assets stage, no other releases
+    assert counts["train_landscapes"] == 0
     with pytest.raises(ValueError, match="held_out_fonts"):
         prepare({**params, "held_out_fonts": ["Comic"]}, tmp_path / "no-debian", tmp_path / "o2",
                 tmp_path / "no-releases")  # fmt: skip
