@@ -28,6 +28,7 @@ from handler.pipeline import (
     Detection,
     PipelineConfig,
     Restorer,
+    candidate_regions,
     decide_regions,
     remove_watermark,
     unsure_regions,
@@ -310,6 +311,7 @@ class Engine:
         for image, given, wanted, suggest, (detection, tiles) in zip(
             images, masks, restore, unsure, detections, strict=True
         ):
+            regions = None
             if wanted:
                 learned: Restorer | None = None
                 if self.restorer is not None and (given is not None or self.cfg.restore_detected):
@@ -317,8 +319,14 @@ class Engine:
                 output, mask = remove_watermark(image, detection, self.pipeline, given, learned)
             else:
                 output = image
-                mask = decide_regions(detection.probability, self.pipeline, detection.examined)
-            left = unsure_regions(detection.probability, mask, self.pipeline) if suggest else None
+                if suggest:
+                    regions = candidate_regions(detection.probability, self.pipeline)
+                mask = decide_regions(
+                    detection.probability, self.pipeline, detection.examined, regions
+                )
+            left = None
+            if suggest:
+                left = unsure_regions(detection.probability, mask, self.pipeline, regions)
             cleaned.append(Cleaned(output, mask, tiles, left))
         return cleaned
 

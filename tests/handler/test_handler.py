@@ -19,7 +19,7 @@ from handler.archive import PACKAGED_MODULES
 from handler.clearmark_handler import CHECKPOINT_FILE, RESTORER_FILE, ClearmarkHandler
 from handler.engine import forward_groups
 from handler.imaging import UNSURE_LEVEL
-from handler.pipeline import Detection
+from handler.pipeline import Detection, candidate_regions
 from tests.images import decode, encode, photo
 from training.model import ModelConfig, WatermarkRemover
 from training.restorer import restorer_model
@@ -213,8 +213,17 @@ def test_detect_unsure_answers_what_the_network_saw_and_left_at_its_own_grey(tmp
     probability[20:30, 30:45] = 0.7
     found = Detection(probability, np.zeros_like(probability), np.zeros((40, 50, 3), np.float32))
     monkeypatch.setattr(h.engine, "detect", lambda images: [(found, None) for _ in images])
+    labelled = []
+
+    def counted(probability, cfg):
+        labelled.append(probability.shape)
+        return candidate_regions(probability, cfg)
+
+    monkeypatch.setattr("handler.pipeline.candidate_regions", counted)
+    monkeypatch.setattr("handler.engine.candidate_regions", counted)
     image = encode(photo(40, 50), "PNG")
     answers, context = run(h, [{"image": image, "task": t} for t in (b"detect", b"detect_unsure")])
+    assert len(labelled) == 2, "each map labelled once, the unsure one too"
     assert [context.get_response_status(i)[0] for i in range(2)] == [200, 200]
     plain, unsure = (np.asarray(decode(a)) for a in answers)
     assert np.array_equal(plain == 255, unsure == 255)

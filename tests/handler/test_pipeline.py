@@ -13,6 +13,7 @@ from handler.pipeline import (
     CONNECTIVITY,
     Detection,
     PipelineConfig,
+    candidate_regions,
     clusters,
     decide_regions,
     invert_blend,
@@ -478,6 +479,9 @@ def test_unsure_regions_are_the_candidates_the_mask_leaves():
     cfg = PipelineConfig(seed_threshold=0.95, region_confidence=0.9, busy_min_pixels=20)
     mask = decide_regions(probability, cfg)
     unsure = unsure_regions(probability, mask, cfg)
+    regions = candidate_regions(probability, cfg)  # the labelling a caller can share
+    assert np.array_equal(decide_regions(probability, cfg, regions=regions), mask)
+    assert np.array_equal(unsure_regions(probability, mask, cfg, regions), unsure)
     expected = np.zeros_like(mask)
     expected[24:32, 29:37] = True  # widened by grow_pixels (1), as kept regions are
     assert np.array_equal(unsure, expected)
