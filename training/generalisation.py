@@ -32,16 +32,13 @@ from training.examples import (
 )
 from training.metrics import mask_f1, mask_recall
 from training.model import WatermarkRemover, predict
+from training.photos import MADE_SOURCES
 from training.synth import STYLES, MarkAssets, WatermarkedExample
-
-# Training sources made or gathered for variety, not photos people send: the procedural banks
-# and the game and sample textures (training/prepare.py). The rest (wallpapers, the libraries'
-# photos) is what the held-out photos are compared with.
-MADE_SOURCES = frozenset({"leaves", "graphic", "icons", "texture"})
 
 
 def real_photos(photos: Sequence[np.ndarray], sources: Sequence[str]) -> list[np.ndarray]:
-    """The training photos whose source is not one of MADE_SOURCES."""
+    """The training photos whose source is not one of MADE_SOURCES (training/photos.py): what
+    the held-out photos are compared with."""
     return [p for p, s in zip(photos, sources, strict=True) if s not in MADE_SOURCES]
 
 

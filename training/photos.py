@@ -18,6 +18,14 @@ from PIL import Image, ImageOps
 PhotoLoader = Callable[[], np.ndarray]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
+# The name prefixes of the training folder's sources, which examples.photo_sources reads back
+# and params.yaml's source_shares name: gathered here, and made by the prepare stage.
+WALLPAPER, TEXTURE, LANDSCAPE = "wallpaper", "texture", "landscape"
+LEAVES, GRAPHIC, ICONS = "leaves", "graphic", "icons"
+# Made or gathered for variety, not photos people send: the procedural banks and the game and
+# sample textures. The rest (wallpapers, landscapes, the libraries' photos) is real photographs.
+MADE_SOURCES = frozenset({LEAVES, GRAPHIC, ICONS, TEXTURE})
+
 
 def load_rgb(path: Path) -> np.ndarray:
     """Decode an image file to (H, W, 3) uint8 RGB, EXIF orientation applied."""
@@ -106,7 +114,7 @@ def wallpaper_files(debian_root: Path) -> dict[str, Path]:
         for path in sorted(folder.rglob("*")):
             if not _is_picture(path, IMAGE_SUFFIXES):
                 continue
-            name = "wallpaper-" + str(path.relative_to(folder).with_suffix("")).replace("/", "-")
+            name = f"{WALLPAPER}-" + str(path.relative_to(folder).with_suffix("")).replace("/", "-")
             picture = SIZE_SUFFIX.sub("", name)
             if picture not in largest or path.stat().st_size > largest[picture].stat().st_size:
                 largest[picture] = path
@@ -152,7 +160,7 @@ def texture_files(debian_root: Path) -> dict[str, Path]:
             if path.suffix.lower() not in IMAGE_SUFFIXES or path.stat().st_size <= 30_000:
                 continue
             if not TEXTURE_EXCLUDED.search(path.stem) and _is_photo_texture(path):
-                name = "texture-" + str(path.relative_to(debian_root / folder).with_suffix(""))
+                name = f"{TEXTURE}-" + str(path.relative_to(debian_root / folder).with_suffix(""))
                 files[name.replace("/", "-")] = path
     return files
 
@@ -188,7 +196,7 @@ def landscape_files(debian_root: Path) -> dict[str, PhotoLoader]:
         with Image.open(path) as img:
             band = opaque_band(np.asarray(img.convert("RGBA")))
         if min(band.shape[:2]) >= MIN_TEXTURE_SIDE and band.std() > 8:
-            loaders[f"landscape-{path.parent.name}-{path.stem}"] = lambda band=band: band
+            loaders[f"{LANDSCAPE}-{path.parent.name}-{path.stem}"] = lambda band=band: band
     return loaders
 
 
@@ -210,7 +218,7 @@ def release_wallpaper_files(releases_root: Path) -> dict[str, PhotoLoader]:
         for path in sorted(package.rglob("*")):
             if not _is_picture(path, RELEASE_SUFFIXES) or RELEASE_EXCLUDED.search(path.stem):
                 continue
-            name = f"wallpaper-{package.name.split('_')[0]}-{path.stem}"
+            name = f"{WALLPAPER}-{package.name.split('_')[0]}-{path.stem}"
             read = edj_picture if path.suffix.lower() == ".edj" else load_rgb
             loaders[name] = lambda path=path, read=read: read(path)
     return loaders

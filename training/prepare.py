@@ -29,6 +29,9 @@ from training.graphics import graphic, icon_wallpaper
 from training.leaves import dead_leaves
 from training.logos import icon_files, split_logos
 from training.photos import (
+    GRAPHIC,
+    ICONS,
+    LEAVES,
     PhotoLoader,
     file_loaders,
     is_validation,
@@ -133,9 +136,9 @@ def prepare_leaves(
     if not any(written.values()):
         return written
     kinds = (
-        (_leaf_picture, "leaves", count),
-        (_graphic_picture, "graphic", graphics),
-        (_icon_picture, "icons", icon_wallpapers),
+        (_leaf_picture, LEAVES, count),
+        (_graphic_picture, GRAPHIC, graphics),
+        (_icon_picture, ICONS, icon_wallpapers),
     )
     # Sorted by name, without the pictures this stage makes: the same photos colour them
     # whichever kind is written first.

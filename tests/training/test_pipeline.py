@@ -28,7 +28,18 @@ from training.examples import augment_photo, load_marks, sampling_weights, valid
 from training.export import export
 from training.metrics import psnr
 from training.model import ModelConfig, Prediction
-from training.photos import folder_photos, is_validation, photo_source, split_group
+from training.photos import (
+    GRAPHIC,
+    ICONS,
+    LANDSCAPE,
+    LEAVES,
+    TEXTURE,
+    WALLPAPER,
+    folder_photos,
+    is_validation,
+    photo_source,
+    split_group,
+)
 from training.prepare import prepare
 from training.report import eval_table
 from training.synth import STYLES, WatermarkedExample
@@ -74,6 +85,15 @@ def test_dvc_stages_declare_what_they_run():
             restorer in pipeline[name]["deps"] and f"--restorer {restorer}" in pipeline[name]["cmd"]
         )
     assert (REPO / "dvc.lock").is_file()
+
+
+def test_source_shares_name_sources_the_prepare_stage_writes():
+    """A share for a misspelt prefix would silently go to nothing (sampling_weights drops
+    shares of sources with no photo)."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    written = {WALLPAPER, TEXTURE, LANDSCAPE, LEAVES, GRAPHIC, ICONS, "other"}
+    for section in ("train", "restorer"):
+        assert set(params[section]["source_shares"]) <= written, section
 
 
 def test_split_is_by_whole_photo_and_stable():
