@@ -47,7 +47,9 @@ from training.restorer import restore
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # How detection combines the image's maps with its mirror image's (EngineConfig.mirror_views).
-MIRROR_VIEWS = ("off", "mean", "min")
+MIRROR_VIEWS = ("off", "mean", "min", "mean4")
+# The flips of "mean4"'s views: as it is, left to right, upside down, both.
+FOUR_VIEWS = ((), (-1,), (-2,), (-2, -1))
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class EngineConfig:
     # The network also sees the image mirrored left to right, and the watermark probability is
     # the mean ("mean") or the lesser ("min") of the two views' (alpha and colour: the mean):
     # a mark looks like a mark both ways round, while the network's false detections on a
-    # photo's own shapes are less consistent. Detection takes twice as long; "off": one view.
+    # photo's own shapes are less consistent. Detection takes twice as long; "off": one view;
+    # "mean4": the mean of four views (FOUR_VIEWS: upside down too), four times as long.
     mirror_views: str = "off"
 
     def __post_init__(self) -> None:
@@ -221,6 +224,13 @@ class Engine:
             if self.cfg.mirror_views == "off":
                 return maps
             # One view at a time: a forward never holds more than max_forward_pixels.
+            if self.cfg.mirror_views == "mean4":
+                for dims in FOUR_VIEWS[1:]:
+                    pred = predict(self.model, batch.flip(dims))
+                    maps += (
+                        torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float().flip(dims)
+                    )
+                return maps / len(FOUR_VIEWS)
             pred = predict(self.model, batch.flip(-1))
         mirrored = torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float().flip(-1)
         return combine_views(maps, mirrored, self.cfg.mirror_views)

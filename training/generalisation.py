@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from handler.engine import FOUR_VIEWS, EngineConfig
 from handler.pipeline import PipelineConfig
 from training.checkpoint import load_model
 from training.evaluate import serving_settings, style_indices
@@ -42,16 +43,30 @@ def real_photos(photos: Sequence[np.ndarray], sources: Sequence[str]) -> list[np
     return [p for p, s in zip(photos, sources, strict=True) if s not in MADE_SOURCES]
 
 
+# The views whose mean probability each of handler/engine.py's mirror_views takes ("min" is
+# not a mean, and not offered here).
+VIEWS = {"off": FOUR_VIEWS[:1], "mean": FOUR_VIEWS[:2], "mean4": FOUR_VIEWS}
+
+
 @torch.inference_mode()
 def probabilities(
-    model: WatermarkRemover, examples: Sequence[WatermarkedExample], batch: int = 20
+    model: WatermarkRemover,
+    examples: Sequence[WatermarkedExample],
+    batch: int = 20,
+    views: tuple[tuple[int, ...], ...] = VIEWS["off"],
 ) -> np.ndarray:
-    """(N, H, W) watermark probability of each example, in bfloat16 as served."""
+    """(N, H, W) watermark probability of each example, in bfloat16 as served: the mean over
+    ``views`` (the dimensions each view flips)."""
     maps = []
     for start in range(0, len(examples), batch):
         images = collate(examples[start : start + batch])["watermarked"]
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            maps.append(predict(model, images).mask.float()[:, 0].numpy())
+        total = torch.zeros(images.shape[0], *images.shape[2:])
+        for dims in views:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                mask = predict(model, images.flip(dims)).mask.float()[:, 0]
+            # The maps' dimensions are the images' less the channel: -1 and -2 stay.
+            total += mask.flip(dims)
+        maps.append((total / len(views)).numpy())
     return np.concatenate(maps)
 
 
@@ -99,6 +114,7 @@ def cross_table(
     crop_size: int,
     seed: int,
     threshold: float,
+    views: tuple[tuple[int, ...], ...] = VIEWS["off"],
 ) -> dict[tuple[str, str], dict[str, float]]:
     """style_f1 for every (photos, marks) pair of the named sets, ``count`` crops each."""
     table = {}
@@ -106,7 +122,7 @@ def cross_table(
         for mark_name, assets in marks.items():
             examples = validation_examples(photo_set, assets, count, crop_size, seed)
             table[photo_name, mark_name] = style_f1(
-                probabilities(model, examples), examples, threshold
+                probabilities(model, examples, views=views), examples, threshold
             )
     return table
 
@@ -123,8 +139,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--serving-config", type=Path, default=Path("handler/model-config.yaml"),
         help="its mask_threshold is the detector's",
     )  # fmt: skip
+    parser.add_argument(
+        "--mirror-views", choices=sorted(VIEWS),
+        help="the detector's views (handler/engine.py mirror_views); default: the config's",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    threshold = PipelineConfig.from_settings(serving_settings(args.serving_config)).mask_threshold
+    settings = serving_settings(args.serving_config)
+    threshold = PipelineConfig.from_settings(settings).mask_threshold
+    view_name = args.mirror_views or EngineConfig.from_settings(settings).mirror_views
+    if view_name not in VIEWS:
+        parser.error(f"mirror_views {view_name!r} is not a mean of views: use --mirror-views")
+    views = VIEWS[view_name]
     torch.manual_seed(0)
     model = load_model(args.checkpoint)
     train_folder, val_folder = args.photos / "train", args.photos / "val"
@@ -138,8 +163,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         "training marks": load_marks(args.photos / "marks.json", "train"),
         "held-out marks": load_marks(args.photos / "marks.json", "val"),
     }
-    table = cross_table(model, photos, marks, args.count, args.crop_size, args.seed, threshold)
-    print(f"Detector alone (pixels above {threshold}), pooled F1, {args.count} crops each:\n")
+    table = cross_table(
+        model, photos, marks, args.count, args.crop_size, args.seed, threshold, views
+    )
+    print(
+        f"Detector alone (pixels above {threshold}, mirror_views {view_name}), pooled F1, "
+        f"{args.count} crops each:\n"
+    )
     print("| photos | marks | all | " + " | ".join(STYLES) + " |")
     print("|---|---|---|" + "---|" * len(STYLES))
     for (photo_name, mark_name), scores in table.items():
@@ -149,7 +179,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     count = len(held_out) * max(1, args.count // len(held_out))
     examples = validation_examples(held_out, marks["held-out marks"], count, args.crop_size,
                                    args.seed)  # fmt: skip
-    rows = photo_rows(probabilities(model, examples), examples, len(held_out), threshold)
+    rows = photo_rows(
+        probabilities(model, examples, views=views), examples, len(held_out), threshold
+    )
     names = photo_names(val_folder)
     print(f"\nEach held-out photo, held-out marks ({count // len(held_out)} crops each):\n")
     print("| photo | F1 | recall | unmarked pixels flagged |")

@@ -85,6 +85,11 @@ def test_mirror_views_combine_the_image_and_its_mirror_image():
         assert torch.allclose(result[:, 1:], (maps[:, 1:] + mirrored[:, 1:]) / 2, atol=1e-5)
         pick = torch.minimum if how == "min" else lambda a, b: (a + b) / 2
         assert torch.allclose(result[:, :1], pick(maps[:, :1], mirrored[:, :1]), atol=1e-5)
+    upside_down = one.network(image.flip(-2)).flip(-2)
+    both_ways = one.network(image.flip(-2, -1)).flip(-2, -1)
+    four = Engine(tiny_model(), CPU, EngineConfig(precision="float32", mirror_views="mean4"))
+    expected = (maps + mirrored + upside_down + both_ways) / 4
+    assert torch.allclose(four.network(image), expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(("margin", "found"), [(None, (True, True)), (4, (True, False))])

@@ -4,6 +4,7 @@ training or held-out marks, and each held-out photo's row."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
+from handler.engine import FOUR_VIEWS
 from tests.images import photo
 from training.examples import validation_examples
 from training.generalisation import (
+    VIEWS,
     cross_table,
     main,
     photo_rows,
@@ -79,6 +82,19 @@ def test_the_cross_table_scores_every_pair_with_the_models_own_maps(assets):
     assert table["b", "m"] == style_f1(probabilities(model, examples), examples, 0.5)
 
 
+def test_views_average_the_maps_of_the_flipped_crops(assets):
+    torch.manual_seed(0)
+    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8))).eval()
+    examples = validation_examples([photo(64, 64, "skimage-coffee")], assets, 2, 32, 3)
+    one = probabilities(model, examples)
+    upside_down = [replace(ex, watermarked=ex.watermarked[::-1].copy()) for ex in examples]
+    flipped_back = probabilities(model, upside_down)[:, ::-1]
+    assert not np.allclose(one, flipped_back, atol=1e-3)  # a random network is not symmetric
+    mean = probabilities(model, examples, views=((), (-2,)))
+    assert np.allclose(mean, (one + flipped_back) / 2, atol=1e-6)
+    assert VIEWS["mean4"] == FOUR_VIEWS and VIEWS["off"] == ((),)
+
+
 def test_the_command_prints_both_tables(tmp_path: Path, capsys, assets):
     for split, names in (("train", ["wallpaper-a", "leaves-00000"]), ("val", ["skimage-b"])):
         (tmp_path / split).mkdir()
@@ -96,7 +112,7 @@ def test_the_command_prints_both_tables(tmp_path: Path, capsys, assets):
     main(["--checkpoint", str(tmp_path / "m.pt"), "--photos", str(tmp_path), "--count", "5",
           "--crop-size", "32", "--serving-config", str(config)])  # fmt: skip
     out = capsys.readouterr().out
-    assert "Detector alone (pixels above 0.3)" in out
+    assert "Detector alone (pixels above 0.3, mirror_views off)" in out
     assert "| training photos (real ones) (1) | training marks |" in out
     assert "| held-out photos (1) | held-out marks |" in out
     assert "| skimage-b |" in out
