@@ -218,21 +218,23 @@ class Engine:
         if self.cfg.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
         dtype = PRECISIONS[self.cfg.precision]
-        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
-            pred = predict(self.model, batch)
+
+        def view(dims: tuple[int, ...]) -> torch.Tensor:
+            """The maps of the batch flipped along ``dims``, flipped back."""
+            pred = predict(self.model, batch.flip(dims) if dims else batch)
             maps = torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float()
+            return maps.flip(dims) if dims else maps
+
+        # One view at a time: a forward never holds more than max_forward_pixels.
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype != torch.float32):
+            maps = view(FOUR_VIEWS[0])
             if self.cfg.mirror_views == "off":
                 return maps
-            # One view at a time: a forward never holds more than max_forward_pixels.
             if self.cfg.mirror_views == "mean4":
                 for dims in FOUR_VIEWS[1:]:
-                    pred = predict(self.model, batch.flip(dims))
-                    maps += (
-                        torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float().flip(dims)
-                    )
+                    maps += view(dims)
                 return maps / len(FOUR_VIEWS)
-            pred = predict(self.model, batch.flip(-1))
-        mirrored = torch.cat([pred.mask, pred.alpha, pred.colour], dim=1).float().flip(-1)
+            mirrored = view(FOUR_VIEWS[1])
         return combine_views(maps, mirrored, self.cfg.mirror_views)
 
     def whole(self, images: list[torch.Tensor]) -> list[torch.Tensor]:

@@ -87,6 +87,24 @@ class AptMissing(RuntimeError):
     """apt-get or dpkg is not available, or a package cannot be fetched."""
 
 
+def apt_download(packages: list[str], folder: Path) -> list[Path]:
+    """``apt-get download`` of ``packages`` into ``folder``; the .deb files, by name."""
+    result = subprocess.run(
+        ["apt-get", "download", *packages],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    debs = sorted(folder.glob("*.deb"))
+    if result.returncode != 0 or not debs:
+        raise AptMissing(
+            f"apt-get download {' '.join(packages)} failed "
+            f"(run `apt-get update` first?):\n{result.stderr.strip()}"
+        )
+    return debs
+
+
 def fetch_packages(packages: list[str], out: Path) -> Path:
     """Download and unpack ``packages`` into ``out/root``; returns that folder.
 
@@ -103,19 +121,7 @@ def fetch_packages(packages: list[str], out: Path) -> Path:
     missing = [p for p in packages if not (markers / p).exists()]
     if missing:
         with tempfile.TemporaryDirectory(dir=out) as download_dir:
-            result = subprocess.run(
-                ["apt-get", "download", *missing],
-                cwd=download_dir,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if result.returncode != 0:
-                raise AptMissing(
-                    f"apt-get download {' '.join(missing)} failed "
-                    f"(run `apt-get update` first?):\n{result.stderr.strip()}"
-                )
-            for deb in sorted(Path(download_dir).glob("*.deb")):
+            for deb in apt_download(missing, Path(download_dir)):
                 subprocess.run(["dpkg", "-x", str(deb), str(root)], check=True)
                 name = deb.name.split("_")[0]
                 (markers / name).touch()
@@ -137,20 +143,8 @@ def fetch_package_folders(packages: dict[str, str], out: Path) -> Path:
         if (markers / package).exists():
             continue
         with tempfile.TemporaryDirectory(dir=out) as download_dir:
-            result = subprocess.run(
-                ["apt-get", "download", package],
-                cwd=download_dir,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            debs = sorted(Path(download_dir).glob("*.deb"))
-            if result.returncode != 0 or len(debs) != 1:
-                raise AptMissing(
-                    f"apt-get download {package} failed "
-                    f"(run `apt-get update` first?):\n{result.stderr.strip()}"
-                )
-            _unpack_folder(debs[0], folder, root)
+            for deb in apt_download([package], Path(download_dir)):
+                _unpack_folder(deb, folder, root)
         (markers / package).touch()
     return root
 
