@@ -294,11 +294,14 @@ def train(
     pipeline: PipelineConfig | None = None,
     process: Process = ALONE,
     train_sources: Sequence[str] | None = None,
+    negatives_from: Path | None = None,
 ) -> dict[str, float]:
     """Train to cfg.steps, resuming from runs/last.pt when it matches; returns best validation.
 
     A fresh run starts from the weights in ``init`` when given (a checkpoint of the same
     architecture, e.g. the best model of an earlier session), else from random weights.
+    Hard negatives are the clean crops that ``negatives_from``'s weights fire on (default:
+    ``init``'s); a run with neither has none, since random weights fire everywhere.
     Validation draws its marks from ``val_assets``: fonts and logos training never sees.
     Validation runs the served pipeline with ``pipeline`` (default: its defaults). Runs on the
     GPU when there is one; ``workers`` processes synthesise batches alongside (on a
@@ -322,17 +325,17 @@ def train(
     device = process.device
     model = WatermarkRemover(model_cfg)
     if init is not None:
-        state = torch.load(init, map_location="cpu", weights_only=True)
-        # Compared as configs: a checkpoint written before a field existed has its default.
-        if ModelConfig(**state["model_args"]) != model_cfg:
-            raise ValueError(f"{init} has architecture {state['model_args']}, not {model_cfg}")
-        model.load_state_dict({k: v.float() for k, v in state["model"].items()})
+        model.load_state_dict(initial_weights(init, model_cfg))
     weights = None
     if cfg.source_shares is not None:
         sources = train_sources or ["other"] * len(train_photos)
         weights = sampling_weights(sources, cfg.source_shares)
     negatives = None
-    if init is not None:
+    if negatives_from is not None:
+        miner = WatermarkRemover(model_cfg)
+        miner.load_state_dict(initial_weights(negatives_from, model_cfg))
+        negatives = mined_negatives(miner, cfg, train_photos, main, weights)
+    elif init is not None:
         negatives = mined_negatives(model, cfg, train_photos, main, weights)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     # use_buffers: BatchNorm's running statistics are averaged too, so the EMA model is whole.
@@ -462,6 +465,16 @@ def validation_set(
     return {name: t.to(device) for name, t in batch.items()}, input_psnr
 
 
+def initial_weights(path: Path, model_cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """The float weights of the checkpoint at ``path``, refused unless of ``model_cfg``'s
+    architecture."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    # Compared as configs: a checkpoint written before a field existed has its default.
+    if ModelConfig(**state["model_args"]) != model_cfg:
+        raise ValueError(f"{path} has architecture {state['model_args']}, not {model_cfg}")
+    return {k: v.float() for k, v in state["model"].items()}
+
+
 def mined_negatives(
     model: WatermarkRemover,
     cfg: TrainConfig,
@@ -521,6 +534,10 @@ def main() -> None:
     parser.add_argument("--log-dir", type=Path, default=None, help="dvclive folder")
     parser.add_argument("--init", type=Path, default=None, help="weights to start from")
     parser.add_argument(
+        "--negatives-from", type=Path, default=None,
+        help="weights whose firing picks the hard negatives (default: --init's)",
+    )  # fmt: skip
+    parser.add_argument(
         "--threads", type=int, default=None,
         help="default: the machine's cores shared among its torchrun processes",
     )  # fmt: skip
@@ -551,6 +568,7 @@ def main() -> None:
             ),
             process,
             inputs.train_sources,
+            args.negatives_from,
         )  # fmt: skip
     if process.is_main:
         print(json.dumps(summary))

@@ -287,6 +287,26 @@ def test_train_starts_from_given_weights(tmp_path, photos, assets, capsys):
               tmp_path / "c", init=tmp_path / "init.pt")  # fmt: skip
 
 
+def test_train_from_scratch_mines_with_other_weights(tmp_path, photos, assets, capsys):
+    cfg, model_cfg = tiny_config(hard_negative_pool=64, hard_negative_keep=8)
+    train(replace(cfg, steps=1), model_cfg, photos, photos, assets, assets, tmp_path / "a")
+    export(tmp_path / "a" / "best.pt", tmp_path / "miner.pt")
+    capsys.readouterr()
+    lr0 = replace(cfg, steps=1, lr=0.0, min_lr=0.0)  # no update: the weights stay the start's
+    train(lr0, model_cfg, photos, photos, assets, assets, tmp_path / "b")
+    assert "hard negatives" not in capsys.readouterr().out  # random weights mine nothing
+    train(lr0, model_cfg, photos, photos, assets, assets, tmp_path / "c",
+          negatives_from=tmp_path / "miner.pt")  # fmt: skip
+    assert "hard negatives: 8 of 64 clean crops fired on" in capsys.readouterr().out
+    # The miner's weights picked the crops; training still started from the seed's random ones.
+    scratch = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["model"]
+    mined = torch.load(tmp_path / "c" / "last.pt", weights_only=False)["model"]
+    miner = load_model(tmp_path / "miner.pt").state_dict()
+    conv = next(k for k in scratch if k.endswith("weight") and scratch[k].dim() == 4)
+    assert torch.equal(scratch[conv], mined[conv])
+    assert not torch.equal(mined[conv], miner[conv])
+
+
 EVAL_PARAMS = {"count": 5, "crop_size": 48, "seed": 5, "full_count": 2,
                "full_min_megapixels": 0.009, "clean_count": 2}  # fmt: skip
 
