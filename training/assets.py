@@ -87,6 +87,13 @@ class AptMissing(RuntimeError):
     """apt-get or dpkg is not available, or a package cannot be fetched."""
 
 
+def require_tools(tools: tuple[str, ...], why: str) -> None:
+    """Raise AptMissing naming the first of ``tools`` not on PATH; ``why`` says what needs it."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            raise AptMissing(f"{tool} not found: {why}")
+
+
 def apt_download(packages: list[str], folder: Path) -> list[Path]:
     """``apt-get download`` of ``packages`` into ``folder``; the .deb files, by name."""
     result = subprocess.run(
@@ -110,12 +117,11 @@ def fetch_packages(packages: list[str], out: Path) -> Path:
 
     A package already unpacked (its marker ``out/unpacked/<name>`` exists) is not fetched again.
     """
-    for tool in ("apt-get", "dpkg"):
-        if shutil.which(tool) is None:
-            raise AptMissing(
-                f"{tool} not found: the bundled photo source needs a Debian or Ubuntu system to "
-                "fetch wallpapers, fonts and logos (or use prepare.source: folder)"
-            )
+    require_tools(
+        ("apt-get", "dpkg"),
+        "the bundled photo source needs a Debian or Ubuntu system to fetch wallpapers, fonts "
+        "and logos (or use prepare.source: folder)",
+    )
     root, markers = out / "root", out / "unpacked"
     markers.mkdir(parents=True, exist_ok=True)
     missing = [p for p in packages if not (markers / p).exists()]
@@ -135,8 +141,7 @@ def fetch_packages(packages: list[str], out: Path) -> Path:
 def fetch_package_folders(packages: dict[str, str], out: Path) -> Path:
     """Download each package of ``packages`` (name: folder) and unpack only its folder into
     ``out/root``; returns that folder. Unpacked once, as fetch_packages."""
-    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
-        raise AptMissing("apt-get or dpkg-deb not found: the folder packages need a Debian system")
+    require_tools(("apt-get", "dpkg-deb"), "the folder packages need a Debian system")
     root, markers = out / "root", out / "unpacked"
     markers.mkdir(parents=True, exist_ok=True)
     for package, folder in packages.items():
@@ -155,8 +160,7 @@ def fetch_release_debs(
     """Download each of ``debs`` from ``archive``, check its SHA-256 and unpack its folder into
     ``out/releases/<package>_<version>``; returns ``out/releases``. A .deb already unpacked
     (its marker ``out/unpacked/<file name>`` exists) is not fetched again."""
-    if shutil.which("dpkg-deb") is None:
-        raise AptMissing("dpkg-deb not found: other releases' wallpapers need a Debian system")
+    require_tools(("dpkg-deb",), "other releases' wallpapers need a Debian system")
     root, markers = out / "releases", out / "unpacked"
     markers.mkdir(parents=True, exist_ok=True)
     for deb in debs:

@@ -106,25 +106,23 @@ def photo_rows(
     return rows
 
 
-def cross_table(
+def cross_maps(
     model: WatermarkRemover,
     photos: dict[str, Sequence[np.ndarray]],
     marks: dict[str, MarkAssets],
     count: int,
     crop_size: int,
     seed: int,
-    threshold: float,
     views: tuple[tuple[int, ...], ...] = VIEWS["off"],
-) -> dict[tuple[str, str], dict[str, float]]:
-    """style_f1 for every (photos, marks) pair of the named sets, ``count`` crops each."""
-    table = {}
+) -> dict[tuple[str, str], tuple[list[WatermarkedExample], np.ndarray]]:
+    """For every (photos, marks) pair of the named sets: its ``count`` validation crops and
+    the model's probability maps of them (the tables below score both)."""
+    cells = {}
     for photo_name, photo_set in photos.items():
         for mark_name, assets in marks.items():
             examples = validation_examples(photo_set, assets, count, crop_size, seed)
-            table[photo_name, mark_name] = style_f1(
-                probabilities(model, examples, views=views), examples, threshold
-            )
-    return table
+            cells[photo_name, mark_name] = (examples, probabilities(model, examples, views=views))
+    return cells
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -150,9 +148,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if view_name not in VIEWS:
         parser.error(f"mirror_views {view_name!r} is not a mean of views: use --mirror-views")
     views = VIEWS[view_name]
+    val_folder = args.photos / "val"
+    names = photo_names(val_folder)
+    if args.count < len(names):
+        parser.error(f"--count must be at least the {len(names)} held-out photos")
     torch.manual_seed(0)
     model = load_model(args.checkpoint)
-    train_folder, val_folder = args.photos / "train", args.photos / "val"
+    train_folder = args.photos / "train"
     photos = {
         "training photos (real ones)": real_photos(
             load_photo_folder(train_folder), photo_sources(train_folder)
@@ -163,26 +165,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         "training marks": load_marks(args.photos / "marks.json", "train"),
         "held-out marks": load_marks(args.photos / "marks.json", "val"),
     }
-    table = cross_table(
-        model, photos, marks, args.count, args.crop_size, args.seed, threshold, views
-    )
+    cells = cross_maps(model, photos, marks, args.count, args.crop_size, args.seed, views)
     print(
         f"Detector alone (pixels above {threshold}, mirror_views {view_name}), pooled F1, "
         f"{args.count} crops each:\n"
     )
     print("| photos | marks | all | " + " | ".join(STYLES) + " |")
     print("|---|---|---|" + "---|" * len(STYLES))
-    for (photo_name, mark_name), scores in table.items():
-        cells = " | ".join(f"{scores.get(s, float('nan')):.2f}" for s in ("all", *STYLES))
-        print(f"| {photo_name} ({len(photos[photo_name])}) | {mark_name} | {cells} |")
+    for (photo_name, mark_name), (examples, probability) in cells.items():
+        scores = style_f1(probability, examples, threshold)
+        row_text = " | ".join(f"{scores.get(s, float('nan')):.2f}" for s in ("all", *STYLES))
+        print(f"| {photo_name} ({len(photos[photo_name])}) | {mark_name} | {row_text} |")
     held_out = photos["held-out photos"]
-    count = len(held_out) * max(1, args.count // len(held_out))
-    examples = validation_examples(held_out, marks["held-out marks"], count, args.crop_size,
-                                   args.seed)  # fmt: skip
-    rows = photo_rows(
-        probabilities(model, examples, views=views), examples, len(held_out), threshold
-    )
-    names = photo_names(val_folder)
+    # As many crops of each photo: the first of the held-out pair's (the validation crops are
+    # drawn in sequence, so they are what a draw of this many would give).
+    count = len(held_out) * (args.count // len(held_out))
+    examples, probability = cells["held-out photos", "held-out marks"]
+    rows = photo_rows(probability[:count], examples[:count], len(held_out), threshold)
     print(f"\nEach held-out photo, held-out marks ({count // len(held_out)} crops each):\n")
     print("| photo | F1 | recall | unmarked pixels flagged |")
     print("|---|---|---|---|")

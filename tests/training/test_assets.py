@@ -77,6 +77,14 @@ def test_assets_stage_says_what_is_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(assets.shutil, "which", lambda tool: None)
     with pytest.raises(assets.AptMissing, match="apt-get not found"):
         assets.fetch_packages(["mate-backgrounds"], tmp_path)
+    with pytest.raises(assets.AptMissing, match="apt-get not found: the folder packages"):
+        assets.fetch_package_folders({"stellarium-data": "usr/share"}, tmp_path)
+    with pytest.raises(assets.AptMissing, match="dpkg-deb not found: other releases"):
+        assets.fetch_release_debs(assets.RELEASE_DEBS, tmp_path)
+    # Only the missing tool is named.
+    monkeypatch.setattr(assets.shutil, "which", lambda tool: None if tool == "dpkg-deb" else tool)
+    with pytest.raises(assets.AptMissing, match=r"^dpkg-deb not found"):
+        assets.fetch_package_folders({"stellarium-data": "usr/share"}, tmp_path)
 
 
 def test_assets_stage_reports_apt_failures(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from tests.images import photo
 from training.examples import validation_examples
 from training.generalisation import (
     VIEWS,
-    cross_table,
+    cross_maps,
     main,
     photo_rows,
     probabilities,
@@ -67,19 +67,33 @@ def test_only_the_real_training_photos_are_compared():
     assert [int(p[0, 0, 0]) for p in real_photos(photos, sources)] == [1, 3]
 
 
-def test_the_cross_table_scores_every_pair_with_the_models_own_maps(assets):
+def test_the_cross_maps_hold_every_pairs_crops_and_the_models_maps(assets):
     torch.manual_seed(0)
     model = WatermarkRemover(ModelConfig(widths=(4, 8, 8))).eval()
     photos = {"a": [photo(64, 64, "skimage-coffee")], "b": [photo(64, 64, "skimage-chelsea")]}
     marks = {"m": assets, "n": assets}
-    table = cross_table(model, photos, marks, count=5, crop_size=32, seed=3, threshold=0.5)
-    assert set(table) == {("a", "m"), ("a", "n"), ("b", "m"), ("b", "n")}
-    # The same photos and marks under the same seed: the same crops, the same score.
-    assert table["a", "m"] == table["a", "n"]
-    # Five crops, one per style; each score is the F1 of the model's maps over those crops.
-    assert set(table["a", "m"]) == {"all", "text", "logo", "grid", "centre", "corner"}
-    examples = validation_examples(photos["b"], assets, 5, 32, 3)
-    assert table["b", "m"] == style_f1(probabilities(model, examples), examples, 0.5)
+    cells = cross_maps(model, photos, marks, count=5, crop_size=32, seed=3)
+    assert set(cells) == {("a", "m"), ("a", "n"), ("b", "m"), ("b", "n")}
+    # The same photos and marks under the same seed: the same crops, the same maps.
+    assert np.array_equal(cells["a", "m"][1], cells["a", "n"][1])
+    examples, probability = cells["b", "m"]
+    want = validation_examples(photos["b"], assets, 5, 32, 3)
+    assert [ex.style for ex in examples] == ["text", "logo", "grid", "centre", "corner"]
+    assert all(
+        np.array_equal(a.watermarked, b.watermarked) for a, b in zip(examples, want, strict=True)
+    )
+    assert np.array_equal(probability, probabilities(model, want))
+
+
+def test_the_first_crops_of_a_longer_draw_are_a_shorter_draw(assets):
+    # What lets the per-photo table reuse the held-out pair's crops instead of drawing again.
+    photos = [photo(64, 64, "skimage-coffee"), photo(64, 64, "skimage-chelsea")]
+    short = validation_examples(photos, assets, 4, 32, 3)
+    long = validation_examples(photos, assets, 7, 32, 3)
+    assert all(
+        np.array_equal(a.watermarked, b.watermarked) for a, b in zip(short, long[:4], strict=True)
+    )
+    assert all(np.array_equal(a.mask, b.mask) for a, b in zip(short, long[:4], strict=True))
 
 
 def test_views_average_the_maps_of_the_flipped_crops(assets):
@@ -116,3 +130,11 @@ def test_the_command_prints_both_tables(tmp_path: Path, capsys, assets):
     assert "| training photos (real ones) (1) | training marks |" in out
     assert "| held-out photos (1) | held-out marks |" in out
     assert "| skimage-b |" in out
+    assert "(5 crops each)" in out
+    (tmp_path / "val" / "skimage-c.png").write_bytes(
+        (tmp_path / "val" / "skimage-b.png").read_bytes()
+    )
+    with pytest.raises(SystemExit):
+        main(["--checkpoint", str(tmp_path / "m.pt"), "--photos", str(tmp_path), "--count", "1",
+              "--serving-config", str(config)])  # fmt: skip
+    assert "--count must be at least the 2 held-out photos" in capsys.readouterr().err
