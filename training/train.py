@@ -63,9 +63,9 @@ from training.metrics import PSNR_CAP_DB, mask_f1, psnr
 from training.model import ModelConfig, Prediction, WatermarkRemover, predict
 from training.synth import MarkAssets
 
-# A checkpoint made by other versions of these modules is not resumed.
 # The random stream hard negatives are drawn from: no batch's step ever reaches it.
 MINING_STREAM = 2**32 - 1
+# A checkpoint made by other versions of these modules is not resumed.
 TRAINING_CODE = (
     training.examples,
     training.losses,
