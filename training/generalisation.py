@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from handler.engine import FOUR_VIEWS, EngineConfig
+from handler.engine import MIRROR_VIEWS, Engine, EngineConfig
 from handler.pipeline import PipelineConfig
 from training.checkpoint import load_model
 from training.evaluate import serving_settings, style_indices
@@ -32,7 +33,6 @@ from training.examples import (
     validation_examples,
 )
 from training.metrics import mask_f1, mask_recall
-from training.model import WatermarkRemover, predict
 from training.photos import MADE_SOURCES
 from training.synth import STYLES, MarkAssets, WatermarkedExample
 
@@ -43,30 +43,16 @@ def real_photos(photos: Sequence[np.ndarray], sources: Sequence[str]) -> list[np
     return [p for p, s in zip(photos, sources, strict=True) if s not in MADE_SOURCES]
 
 
-# The views whose mean probability each of handler/engine.py's mirror_views takes ("min" is
-# not a mean, and not offered here).
-VIEWS = {"off": FOUR_VIEWS[:1], "mean": FOUR_VIEWS[:2], "mean4": FOUR_VIEWS}
-
-
 @torch.inference_mode()
 def probabilities(
-    model: WatermarkRemover,
-    examples: Sequence[WatermarkedExample],
-    batch: int = 20,
-    views: tuple[tuple[int, ...], ...] = VIEWS["off"],
+    engine: Engine, examples: Sequence[WatermarkedExample], batch: int = 20
 ) -> np.ndarray:
-    """(N, H, W) watermark probability of each example, in bfloat16 as served: the mean over
-    ``views`` (the dimensions each view flips)."""
+    """(N, H, W) watermark probability of each example, from the served forward
+    (handler/engine.py Engine.network: its precision and mirror_views)."""
     maps = []
     for start in range(0, len(examples), batch):
         images = collate(examples[start : start + batch])["watermarked"]
-        total = torch.zeros(images.shape[0], *images.shape[2:])
-        for dims in views:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                mask = predict(model, images.flip(dims)).mask.float()[:, 0]
-            # The maps' dimensions are the images' less the channel: -1 and -2 stay.
-            total += mask.flip(dims)
-        maps.append((total / len(views)).numpy())
+        maps.append(engine.network(images.to(engine.device))[:, 0].cpu().numpy())
     return np.concatenate(maps)
 
 
@@ -107,13 +93,12 @@ def photo_rows(
 
 
 def cross_maps(
-    model: WatermarkRemover,
+    engine: Engine,
     photos: dict[str, Sequence[np.ndarray]],
     marks: dict[str, MarkAssets],
     count: int,
     crop_size: int,
     seed: int,
-    views: tuple[tuple[int, ...], ...] = VIEWS["off"],
 ) -> dict[tuple[str, str], tuple[list[WatermarkedExample], np.ndarray]]:
     """For every (photos, marks) pair of the named sets: its ``count`` validation crops and
     the model's probability maps of them (the tables below score both)."""
@@ -121,7 +106,7 @@ def cross_maps(
     for photo_name, photo_set in photos.items():
         for mark_name, assets in marks.items():
             examples = validation_examples(photo_set, assets, count, crop_size, seed)
-            cells[photo_name, mark_name] = (examples, probabilities(model, examples, views=views))
+            cells[photo_name, mark_name] = (examples, probabilities(engine, examples))
     return cells
 
 
@@ -138,22 +123,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="its mask_threshold is the detector's",
     )  # fmt: skip
     parser.add_argument(
-        "--mirror-views", choices=sorted(VIEWS),
+        "--mirror-views", choices=MIRROR_VIEWS,
         help="the detector's views (handler/engine.py mirror_views); default: the config's",
     )  # fmt: skip
     args = parser.parse_args(argv)
     settings = serving_settings(args.serving_config)
     threshold = PipelineConfig.from_settings(settings).mask_threshold
-    view_name = args.mirror_views or EngineConfig.from_settings(settings).mirror_views
-    if view_name not in VIEWS:
-        parser.error(f"mirror_views {view_name!r} is not a mean of views: use --mirror-views")
-    views = VIEWS[view_name]
+    engine_cfg = EngineConfig.from_settings(settings)
+    if args.mirror_views is not None:
+        engine_cfg = replace(engine_cfg, mirror_views=args.mirror_views)
     val_folder = args.photos / "val"
     names = photo_names(val_folder)
     if args.count < len(names):
         parser.error(f"--count must be at least the {len(names)} held-out photos")
     torch.manual_seed(0)
-    model = load_model(args.checkpoint)
+    engine = Engine(load_model(args.checkpoint), torch.device("cpu"), engine_cfg)
     train_folder = args.photos / "train"
     photos = {
         "training photos (real ones)": real_photos(
@@ -165,10 +149,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "training marks": load_marks(args.photos / "marks.json", "train"),
         "held-out marks": load_marks(args.photos / "marks.json", "val"),
     }
-    cells = cross_maps(model, photos, marks, args.count, args.crop_size, args.seed, views)
+    cells = cross_maps(engine, photos, marks, args.count, args.crop_size, args.seed)
     print(
-        f"Detector alone (pixels above {threshold}, mirror_views {view_name}), pooled F1, "
-        f"{args.count} crops each:\n"
+        f"Detector alone (pixels above {threshold}, mirror_views {engine_cfg.mirror_views}), "
+        f"pooled F1, {args.count} crops each:\n"
     )
     print("| photos | marks | all | " + " | ".join(STYLES) + " |")
     print("|---|---|---|" + "---|" * len(STYLES))

@@ -12,11 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from handler.engine import FOUR_VIEWS
+from handler.engine import Engine, EngineConfig
 from tests.images import photo
 from training.examples import validation_examples
 from training.generalisation import (
-    VIEWS,
     cross_maps,
     main,
     photo_rows,
@@ -67,12 +66,18 @@ def test_only_the_real_training_photos_are_compared():
     assert [int(p[0, 0, 0]) for p in real_photos(photos, sources)] == [1, 3]
 
 
-def test_the_cross_maps_hold_every_pairs_crops_and_the_models_maps(assets):
+def engine(mirror_views: str = "off") -> Engine:
+    """A random network, served as handler/engine.py serves the detector."""
     torch.manual_seed(0)
     model = WatermarkRemover(ModelConfig(widths=(4, 8, 8))).eval()
+    return Engine(model, torch.device("cpu"), EngineConfig(mirror_views=mirror_views))
+
+
+def test_the_cross_maps_hold_every_pairs_crops_and_the_models_maps(assets):
     photos = {"a": [photo(64, 64, "skimage-coffee")], "b": [photo(64, 64, "skimage-chelsea")]}
     marks = {"m": assets, "n": assets}
-    cells = cross_maps(model, photos, marks, count=5, crop_size=32, seed=3)
+    served = engine()
+    cells = cross_maps(served, photos, marks, count=5, crop_size=32, seed=3)
     assert set(cells) == {("a", "m"), ("a", "n"), ("b", "m"), ("b", "n")}
     # The same photos and marks under the same seed: the same crops, the same maps.
     assert np.array_equal(cells["a", "m"][1], cells["a", "n"][1])
@@ -82,7 +87,8 @@ def test_the_cross_maps_hold_every_pairs_crops_and_the_models_maps(assets):
     assert all(
         np.array_equal(a.watermarked, b.watermarked) for a, b in zip(examples, want, strict=True)
     )
-    assert np.array_equal(probability, probabilities(model, want))
+    assert np.array_equal(probability, probabilities(served, want))
+    assert probability.shape == (5, 32, 32) and 0 <= probability.min() < probability.max() <= 1
 
 
 def test_the_first_crops_of_a_longer_draw_are_a_shorter_draw(assets):
@@ -96,17 +102,27 @@ def test_the_first_crops_of_a_longer_draw_are_a_shorter_draw(assets):
     assert all(np.array_equal(a.mask, b.mask) for a, b in zip(short, long[:4], strict=True))
 
 
-def test_views_average_the_maps_of_the_flipped_crops(assets):
-    torch.manual_seed(0)
-    model = WatermarkRemover(ModelConfig(widths=(4, 8, 8))).eval()
+def test_the_maps_are_the_served_views(assets):
     examples = validation_examples([photo(64, 64, "skimage-coffee")], assets, 2, 32, 3)
-    one = probabilities(model, examples)
+    one = probabilities(engine("off"), examples)
     upside_down = [replace(ex, watermarked=ex.watermarked[::-1].copy()) for ex in examples]
-    flipped_back = probabilities(model, upside_down)[:, ::-1]
+    mirrored = [replace(ex, watermarked=ex.watermarked[:, ::-1].copy()) for ex in examples]
+    flipped_back = probabilities(engine("off"), upside_down)[:, ::-1]
+    mirrored_back = probabilities(engine("off"), mirrored)[:, :, ::-1]
     assert not np.allclose(one, flipped_back, atol=1e-3)  # a random network is not symmetric
-    mean = probabilities(model, examples, views=((), (-2,)))
-    assert np.allclose(mean, (one + flipped_back) / 2, atol=1e-6)
-    assert VIEWS["mean4"] == FOUR_VIEWS and VIEWS["off"] == ((),)
+    # "mean": the image and its mirror image; "min": the surer of the two says no mark.
+    assert np.allclose(
+        probabilities(engine("mean"), examples), (one + mirrored_back) / 2, atol=1e-6
+    )
+    assert np.allclose(
+        probabilities(engine("min"), examples), np.minimum(one, mirrored_back), atol=1e-6
+    )
+    both = probabilities(
+        engine("off"),
+        [replace(ex, watermarked=ex.watermarked[::-1, ::-1].copy()) for ex in examples],
+    )[:, ::-1, ::-1]
+    mean4 = (one + mirrored_back + flipped_back + both) / 4
+    assert np.allclose(probabilities(engine("mean4"), examples), mean4, atol=1e-6)
 
 
 def test_the_command_prints_both_tables(tmp_path: Path, capsys, assets):
