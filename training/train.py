@@ -39,6 +39,7 @@ import training.model
 import training.negatives
 import training.synth
 from handler.pipeline import Detection, PipelineConfig, remove_watermark
+from training.checkpoint import load_model
 from training.distributed import (
     ALONE,
     Process,
@@ -323,17 +324,14 @@ def train(
         gates["loose"] = replace(pipeline, **cfg.val_loose_gate)
     torch.manual_seed(cfg.seed)  # the same initial weights in every process
     device = process.device
-    model = WatermarkRemover(model_cfg)
-    if init is not None:
-        model.load_state_dict(initial_weights(init, model_cfg))
+    model = WatermarkRemover(model_cfg) if init is None else initial_model(init, model_cfg)
     weights = None
     if cfg.source_shares is not None:
         sources = train_sources or ["other"] * len(train_photos)
         weights = sampling_weights(sources, cfg.source_shares)
     negatives = None
     if negatives_from is not None:
-        miner = WatermarkRemover(model_cfg)
-        miner.load_state_dict(initial_weights(negatives_from, model_cfg))
+        miner = initial_model(negatives_from, model_cfg)
         negatives = mined_negatives(miner, cfg, train_photos, main, weights)
     elif init is not None:
         negatives = mined_negatives(model, cfg, train_photos, main, weights)
@@ -465,14 +463,14 @@ def validation_set(
     return {name: t.to(device) for name, t in batch.items()}, input_psnr
 
 
-def initial_weights(path: Path, model_cfg: ModelConfig) -> dict[str, torch.Tensor]:
-    """The float weights of the checkpoint at ``path``, refused unless of ``model_cfg``'s
-    architecture."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+def initial_model(path: Path, model_cfg: ModelConfig) -> WatermarkRemover:
+    """The network of the checkpoint at ``path`` (training/checkpoint.py), refused unless of
+    ``model_cfg``'s architecture."""
+    model = load_model(path)
     # Compared as configs: a checkpoint written before a field existed has its default.
-    if ModelConfig(**state["model_args"]) != model_cfg:
-        raise ValueError(f"{path} has architecture {state['model_args']}, not {model_cfg}")
-    return {k: v.float() for k, v in state["model"].items()}
+    if model.cfg != model_cfg:
+        raise ValueError(f"{path} has architecture {model.cfg}, not {model_cfg}")
+    return model
 
 
 def mined_negatives(
