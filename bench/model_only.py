@@ -22,7 +22,7 @@ from ts.context import Context, RequestProcessor
 
 from bench.stats import rounded, significant
 from handler.clearmark_handler import CHECKPOINT_FILE, RESTORER_FILE, ClearmarkHandler
-from training.checkpoint import load_model
+from training.checkpoint import load_detector
 from training.evaluate import model_cost
 
 # Side of the blank square the network's full-image cost is counted on: a fully convolutional
@@ -112,7 +112,7 @@ def measure(
 
 def model_gflop_per_megapixel(checkpoint: Path) -> float:
     """The network's GFLOP per megapixel when it sees every pixel (no region skipping)."""
-    return significant(model_cost(load_model(checkpoint), COST_SIDE)["gflop_per_megapixel"])
+    return significant(model_cost(load_detector(checkpoint), COST_SIDE)["gflop_per_megapixel"])
 
 
 def forward_speed(

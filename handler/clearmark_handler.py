@@ -30,7 +30,7 @@ from ts.torch_handler.base_handler import BaseHandler
 from handler.engine import Engine
 from handler.imaging import MIME_TYPES, CleanedImage, ImageRejected, encode_image, encode_mask
 from handler.jobs import DETECT_TASKS, Answer, Job, read_job
-from training.checkpoint import load_model
+from training.checkpoint import load_detector, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class ClearmarkHandler(BaseHandler):  # type: ignore[misc]
             torch.set_num_threads(self._cpu_threads(context))
         restorer = model_dir / RESTORER_FILE
         self.engine = Engine.from_settings(
-            load_model(model_dir / CHECKPOINT_FILE),
+            load_detector(model_dir / CHECKPOINT_FILE),
             self.device,
             self._settings(context),
             load_model(restorer) if restorer.is_file() else None,

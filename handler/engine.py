@@ -42,7 +42,7 @@ from handler.regions import (
     window_coverage,
 )
 from handler.settings import own_settings
-from training.model import WatermarkRemover, fold_batch_norms, predict
+from training.model import Detector, WatermarkRemover, fold_batch_norms, predict
 from training.restorer import restore
 
 PRECISIONS = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
@@ -138,7 +138,7 @@ def to_detection(maps: torch.Tensor, examined: int | None = None) -> Detection:
 class Engine:
     def __init__(
         self,
-        model: WatermarkRemover,
+        model: Detector,
         device: torch.device,
         cfg: EngineConfig | None = None,
         regions: RegionConfig | None = None,
@@ -170,7 +170,7 @@ class Engine:
     @classmethod
     def from_settings(
         cls,
-        model: WatermarkRemover,
+        model: Detector,
         device: torch.device,
         settings: dict[str, Any],
         restorer: WatermarkRemover | None = None,

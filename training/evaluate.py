@@ -38,7 +38,7 @@ from PIL import Image
 from handler.engine import Engine
 from handler.regions import tile_origins
 from training.baselines import telea_inpaint
-from training.checkpoint import load_model
+from training.checkpoint import load_detector, load_model
 from training.examples import (
     load_marks,
     load_photo_folder,
@@ -52,7 +52,7 @@ from training.metrics import (
     removal_counts,
     summarise,
 )
-from training.model import WatermarkRemover
+from training.model import Detector, WatermarkRemover
 from training.model import predict as run_model
 from training.report import eval_table
 from training.synth import STYLES, MarkAssets, WatermarkedExample, add_watermark, unmarked
@@ -229,7 +229,7 @@ def clean_examples(
 
 
 @torch.inference_mode()
-def model_cost(model: WatermarkRemover, side: int = 1024) -> dict[str, float]:
+def model_cost(model: Detector, side: int = 1024) -> dict[str, float]:
     """Parameter count and forward GFLOP per megapixel (a multiply-add counts as 2 FLOP)."""
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -255,7 +255,7 @@ def example_grid(
 
 
 def evaluate(
-    model: WatermarkRemover,
+    model: Detector,
     val_photos: Sequence[np.ndarray],
     assets: MarkAssets,
     params: dict[str, Any],
@@ -320,7 +320,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     params = yaml.safe_load(args.params.read_text())["evaluate"]
-    model = load_model(args.checkpoint)
+    model = load_detector(args.checkpoint)
     summary, examples, outputs, masks = evaluate(
         model,
         load_photo_folder(args.photos / "val"),

@@ -48,7 +48,7 @@ import yaml
 from scipy import ndimage
 
 from handler.engine import Engine
-from training.checkpoint import load_model
+from training.checkpoint import load_detector, load_model
 from training.evaluate import (
     clean_examples,
     full_resolution_examples,
@@ -62,7 +62,7 @@ from training.evaluate import (
 )
 from training.examples import load_marks, load_photo_folder, validation_examples
 from training.metrics import PSNR_CAP_DB, mask_f1, psnr
-from training.model import WatermarkRemover
+from training.model import Detector, WatermarkRemover
 from training.synth import MarkAssets, WatermarkedExample
 
 # A changed patch within this many pixels of the mark belongs to it: the decided regions are
@@ -227,7 +227,7 @@ class SharedForwards(Engine):
 
 
 def search(
-    model: WatermarkRemover,
+    model: Detector,
     sets: MarkedSets,
     serving: dict[str, Any],
     grid: dict[str, Sequence[Any]],
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         params,
     )
     result = search(
-        load_model(args.checkpoint),
+        load_detector(args.checkpoint),
         sets,
         serving_settings(args.serving_config),
         params["grid"],

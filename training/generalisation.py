@@ -22,7 +22,7 @@ import torch
 
 from handler.engine import MIRROR_VIEWS, Engine, EngineConfig
 from handler.pipeline import PipelineConfig
-from training.checkpoint import load_model
+from training.checkpoint import load_detector
 from training.evaluate import serving_settings, style_indices
 from training.examples import (
     collate,
@@ -137,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.count < len(names):
         parser.error(f"--count must be at least the {len(names)} held-out photos")
     torch.manual_seed(0)
-    engine = Engine(load_model(args.checkpoint), torch.device("cpu"), engine_cfg)
+    engine = Engine(load_detector(args.checkpoint), torch.device("cpu"), engine_cfg)
     train_folder = args.photos / "train"
     photos = {
         "training photos (real ones)": real_photos(

@@ -30,7 +30,7 @@ from PIL import Image
 
 from handler.engine import Cleaned, Engine
 from training.baselines import telea_inpaint
-from training.checkpoint import load_model
+from training.checkpoint import load_detector, load_model
 from training.evaluate import (
     full_resolution_examples,
     large_photos,
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     restorer = None if args.restorer is None else load_model(args.restorer)
     engine = Engine.from_settings(
-        load_model(args.checkpoint), torch.device("cpu"), serving_settings(args.serving_config),
+        load_detector(args.checkpoint), torch.device("cpu"), serving_settings(args.serving_config),
         restorer,
     )  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)

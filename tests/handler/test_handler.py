@@ -21,6 +21,7 @@ from handler.engine import forward_groups
 from handler.imaging import UNSURE_LEVEL
 from handler.pipeline import Detection, candidate_regions
 from tests.images import decode, encode, photo
+from training.checkpoint import ensemble_payload
 from training.model import ModelConfig, WatermarkRemover
 from training.restorer import restorer_model
 
@@ -311,3 +312,24 @@ def test_the_handler_restores_with_the_archived_restorer_when_there_is_one(tmp_p
         loaded.state_dict().values(), restorer.state_dict().values(), strict=True
     ):
         assert torch.equal(mine, theirs)
+
+
+def test_the_handler_serves_an_ensemble_checkpoint_with_the_members_probability_averaged(tmp_path):
+    """training/ensemble.py's checkpoint as the archive's weights: a member that finds a mark
+    everywhere weighted 3 to one that finds none reads as probability 0.75 everywhere."""
+    always_dir = write_checkpoint(tmp_path / "always", mask_bias=1e4)
+    never_dir = write_checkpoint(tmp_path / "never", mask_bias=-1e4)
+    payload = ensemble_payload(
+        [always_dir / CHECKPOINT_FILE, never_dir / CHECKPOINT_FILE], [3.0, 1.0]
+    )
+    (tmp_path / "both").mkdir()
+    torch.save(payload, tmp_path / "both" / CHECKPOINT_FILE)
+    served = initialised(tmp_path / "both")
+    image = photo(24, 20)
+    with torch.inference_mode():
+        maps = served.engine.network(served.engine.tensor(image)[None])
+    assert torch.allclose(maps[:, 0], torch.full_like(maps[:, 0], 0.75), atol=1e-3)
+    [out], context = run(served, [encode(image, "PNG")])
+    assert context.get_response_status(0)[0] == 200
+    # 0.75 is under the gate's seed threshold: nothing is sure enough to change.
+    assert np.array_equal(np.asarray(decode(out)), image)

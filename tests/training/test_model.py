@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from training.model import (
+    DetectorEnsemble,
     ModelConfig,
     Prediction,
     WatermarkRemover,
@@ -137,3 +138,62 @@ def test_folded_batch_norms_compute_the_same_function_and_leave_the_model_alone(
     for name in ("mask_logits", "alpha", "colour"):
         assert torch.allclose(getattr(got, name), getattr(want, name), atol=1e-5), name
     assert (want.mask_logits - predict(model.train(), image).mask_logits).abs().max() > 1e-3
+
+
+def _members(*widths: tuple[int, ...], seed: int = 1) -> list[WatermarkRemover]:
+    torch.manual_seed(seed)
+    return [WatermarkRemover(ModelConfig(widths=w)).eval() for w in widths]
+
+
+def test_an_ensemble_averages_its_members_probabilities_alphas_and_colours():
+    first, second = _members((4, 8, 8), (8, 8, 16))
+    ensemble = DetectorEnsemble([first, second], [1.0, 3.0]).eval()
+    assert ensemble.weights == (0.25, 0.75)
+    image = torch.rand(2, 3, 24, 16)
+    with torch.inference_mode():
+        a, b, both = (predict(m, image) for m in (first, second, ensemble))
+    torch.testing.assert_close(both.mask, 0.25 * a.mask + 0.75 * b.mask)
+    torch.testing.assert_close(both.alpha, 0.25 * a.alpha + 0.75 * b.alpha)
+    torch.testing.assert_close(both.colour, 0.25 * a.colour + 0.75 * b.colour)
+    torch.testing.assert_close(both.restored, invert_blend(image, both.alpha, both.colour))
+    assert both.mask_logits.shape == (2, 1, 24, 16) and both.coarse_logits == ()
+
+
+def test_an_ensemble_of_one_network_twice_reads_like_the_network(model):
+    ensemble = DetectorEnsemble([model, model], [1.0, 1.0]).eval()
+    image = torch.rand(1, 3, 19, 23)
+    with torch.inference_mode():
+        alone, both = predict(model, image), predict(ensemble, image)
+    torch.testing.assert_close(both.mask, alone.mask, atol=1e-5, rtol=0)
+    torch.testing.assert_close(both.alpha, alone.alpha)
+
+
+def test_an_ensemble_folds_its_members_batch_norms_to_the_same_function():
+    ensemble = DetectorEnsemble(_members((4, 8, 8), (4, 8, 8), seed=2), [1.0, 1.0])
+    for member in ensemble.members:  # non-trivial statistics, so folding changes the weights
+        for module in member.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    ensemble.eval()
+    image = torch.rand(1, 3, 16, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            predict(fold_batch_norms(ensemble), image).mask, predict(ensemble, image).mask,
+            atol=1e-5, rtol=1e-4,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("members", "weights", "message"),
+    [
+        (_members((4, 8)), [1.0], "two or more members"),
+        (_members((4, 8), (4, 8)), [1.0], "a weight each"),
+        (_members((4, 8), (4, 8)), [1.0, 0.0], "must be positive"),
+        (_members((4, 8), (4, 8, 8)), [1.0, 1.0], "one input size multiple"),
+        ([WatermarkRemover(ModelConfig((4, 8), in_channels=7))] * 2, [1.0, 1.0], "detectors"),
+    ],
+)
+def test_an_ensemble_refuses_members_that_cannot_run_together(members, weights, message):
+    with pytest.raises(ValueError, match=message):
+        DetectorEnsemble(members, weights)
