@@ -11,6 +11,10 @@ import torch
 
 from training.model import Detector, DetectorEnsemble, ModelConfig, WatermarkRemover
 
+# What a served checkpoint keeps of a training one (train.py serving_payload writes them): the
+# weights, the architecture that rebuilds them, and the training step.
+SERVING_KEYS = ("model", "model_args", "step")
+
 
 def _network(checkpoint: dict[str, Any]) -> WatermarkRemover:
     model = WatermarkRemover(ModelConfig(**checkpoint["model_args"]))
@@ -53,8 +57,7 @@ def ensemble_payload(paths: Sequence[Path], weights: Sequence[float]) -> dict[st
         checkpoint = _read(path)
         if "members" in checkpoint:
             raise ValueError(f"{path} is an ensemble already: list its members instead")
-        # The step when the checkpoint has one (training/export.py writes it).
-        kept = ("model", "model_args", "step")
-        members.append({key: checkpoint[key] for key in kept if key in checkpoint})
+        # The step only when the checkpoint has one (an older or hand-made one may not).
+        members.append({key: checkpoint[key] for key in SERVING_KEYS if key in checkpoint})
     DetectorEnsemble([_network(m) for m in members], weights)  # the same checks as loading
     return {"members": members, "weights": [float(w) for w in weights]}

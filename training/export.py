@@ -10,11 +10,13 @@ from pathlib import Path
 
 import torch
 
+from training.checkpoint import SERVING_KEYS
+
 
 def export(checkpoint: Path, out: Path) -> dict[str, object]:
     """Weights, architecture and the training step; no optimizer state (serving never needs it)."""
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    payload = {"model": state["model"], "model_args": state["model_args"], "step": state["step"]}
+    payload = {key: state[key] for key in SERVING_KEYS}
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(payload, out)
     return payload
