@@ -439,6 +439,32 @@ def add_watermark(
     )
 
 
+def stroke_coverage(
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    length: float,
+    angle: float,
+    bend: float,
+    thickness: float,
+) -> np.ndarray:
+    """Coverage of one thin arc: ``length`` pixels long through ``centre`` (x, y), heading
+    ``angle`` radians at its middle and turning by ``bend`` x pi over its length, ``thickness``
+    pixels wide (at least a quarter pixel). Drawn 4x supersampled, as training/graphics.py draws,
+    for anti-aliased edges. (H, W) float32 in [0, 1]."""
+    height, width = shape
+    s = 4
+    coverage = Image.new("L", (width * s, height * s), 0)
+    points = []
+    for i in range(25):
+        u = i / 24 - 0.5
+        a = angle + bend * u * math.pi
+        points.append(
+            ((centre[0] + length * u * math.cos(a)) * s, (centre[1] + length * u * math.sin(a)) * s)
+        )
+    ImageDraw.Draw(coverage).line(points, fill=255, width=max(1, int(thickness * s)))
+    return np.asarray(coverage.resize((width, height), Image.Resampling.BOX), np.float32) / 255
+
+
 def crossing_lines(
     example: WatermarkedExample,
     rng: np.random.Generator,
@@ -454,21 +480,14 @@ def crossing_lines(
         return example
     height, width = example.mask.shape
     ys, xs = np.nonzero(example.mask)
-    s = 4  # supersampled, as training/graphics.py draws: anti-aliased edges
     clean = example.clean.astype(np.float32) / 255
     for _ in range(int(rng.integers(1, 4))):
-        coverage = Image.new("L", (width * s, height * s), 0)
         k = int(rng.integers(len(ys)))
-        cx, cy = (xs[k] + 0.5) * s, (ys[k] + 0.5) * s
-        length = rng.uniform(0.3, 1.5) * max(height, width) * s
+        length = rng.uniform(0.3, 1.5) * max(height, width)
         angle, bend = rng.uniform(0, 2 * math.pi), rng.uniform(-0.6, 0.6)
-        points = []
-        for i in range(25):
-            u = i / 24 - 0.5
-            a = angle + bend * u * math.pi
-            points.append((cx + length * u * math.cos(a), cy + length * u * math.sin(a)))
-        ImageDraw.Draw(coverage).line(points, fill=255, width=max(1, int(rng.uniform(0.7, 3) * s)))
-        cov = np.asarray(coverage.resize((width, height), Image.Resampling.BOX), np.float32) / 255
+        thickness = rng.uniform(0.7, 3)
+        centre = (xs[k] + 0.5, ys[k] + 0.5)
+        cov = stroke_coverage((height, width), centre, length, angle, bend, thickness)
         if rng.random() < 0.3:  # a glowing streak
             cov = np.maximum(cov, gaussian_filter(cov, rng.uniform(1, 3)) * 0.8)
         light = rng.random() < 0.7

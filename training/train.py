@@ -117,6 +117,8 @@ class TrainConfig:
     mosaic_fraction: float = 0.0
     # The share of crops under a smooth veil of haze or shade (training/examples.py veil).
     veil_fraction: float = 0.0
+    # The share of crops with thin light strokes over them (training/examples.py filaments).
+    filament_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         low, high = self.mark_reference_sizes  # yaml gives a list
@@ -209,6 +211,7 @@ class TrainingBatches(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
                 cfg.crossing_fraction,
                 cfg.mosaic_fraction,
                 cfg.veil_fraction,
+                cfg.filament_fraction,
             )
         )
 

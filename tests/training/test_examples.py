@@ -8,6 +8,7 @@ from PIL import Image
 
 from tests.images import photo
 from training.examples import (
+    filaments,
     load_photo_folder,
     mosaic,
     photo_sources,
@@ -58,7 +59,9 @@ def draws(assets, photos, clean_fraction, **kwargs):
     return training_examples(photos, assets, rng, 12, 32, 1.0, (64, 64), clean_fraction, **kwargs)
 
 
-@pytest.mark.parametrize("fraction", ["crossing_fraction", "mosaic_fraction", "veil_fraction"])
+@pytest.mark.parametrize(
+    "fraction", ["crossing_fraction", "mosaic_fraction", "veil_fraction", "filament_fraction"]
+)
 def test_a_fraction_of_zero_draws_what_a_run_without_it_draws(assets, fraction):
     photos = [photo(64, 64, "skimage-coffee"), np.full((48, 48, 3), 220, np.uint8)]
     for clean_fraction in (0.0, 0.5):
@@ -134,3 +137,32 @@ def test_veiled_crops_are_clean_pictures_not_marks(assets):
         # The mask is the mark alone: where it is empty the watermarked crop is the veiled one
         # (within JPEG's error and the faintest fringes of the mark).
         assert np.abs(e.watermarked.astype(int) - e.clean)[~e.mask].mean() < 3
+
+
+def test_filaments_are_thin_light_strokes_over_the_picture():
+    rng = np.random.default_rng(8)
+    flat = np.full((96, 128, 3), 60, np.uint8)
+    lighter = radiating = 0
+    for _ in range(30):
+        drawn = filaments(flat, rng).astype(int)
+        change = np.abs(drawn - 60).max(axis=2)
+        touched = change > 15
+        # Strokes, not patches: some pixels change a lot, and only a thin share of the crop.
+        assert change.max() >= 0.4 * (255 - 60) - 1
+        assert 0 < touched.mean() < 0.2
+        lighter += (drawn - 60).sum() > 0
+        # A bundle from one point (a seed head, a sun star) covers more than 5 strokes would.
+        radiating += touched.mean() > 0.04
+    assert lighter >= 24  # white to faint tints, mostly; sometimes any colour
+    assert radiating >= 3
+
+
+def test_filaments_are_the_picture_not_the_mark(assets):
+    photos = [np.full((48, 48, 3), 90, np.uint8)]
+    clean = draws(assets, photos, 1.0, filament_fraction=1.0)
+    assert sum(np.ptp(e.clean) > 0 for e in clean) >= 10
+    assert all(not e.mask.any() for e in clean)
+    for e in draws(assets, photos, 0.0, filament_fraction=1.0):
+        assert np.ptp(e.clean) > 0
+        # Marked crops: the mask is where the mark lies, never a stroke beside it.
+        assert e.mask.any() and not (e.mask & (e.alpha == 0)).any()
