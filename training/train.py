@@ -434,6 +434,8 @@ def train(
                 last_path,
                 {
                     "model": model.state_dict(),
+                    # training/export.py exports a run's last step from here, as served: the EMA.
+                    "model_args": asdict(model.cfg),
                     "ema": ema.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "step": done,

@@ -307,6 +307,27 @@ def test_train_from_scratch_mines_with_other_weights(tmp_path, photos, assets, c
     assert not torch.equal(mined[conv], miner[conv])
 
 
+def test_a_runs_last_step_exports_as_its_moving_average(tmp_path, photos, assets):
+    cfg, model_cfg = tiny_config()
+    train(replace(cfg, steps=2, eval_every=1), model_cfg, photos, photos, assets, assets, tmp_path)
+    last = torch.load(tmp_path / "last.pt", weights_only=False)
+    payload = export(tmp_path / "last.pt", tmp_path / "step2.pt")
+    assert payload["step"] == 2 and payload["model_args"] == last["model_args"]
+    model = load_model(tmp_path / "step2.pt")
+    # The EMA's weights, not the raw ones the optimizer stepped (they differ after two steps).
+    ema = {k.removeprefix("module."): v for k, v in last["ema"].items() if k != "n_averaged"}
+    state = model.state_dict()
+    assert all(torch.equal(state[k], ema[k]) for k in state)
+    conv = next(k for k in state if k.endswith("weight") and state[k].dim() == 4)
+    assert not torch.equal(state[conv], last["model"][conv])
+    # A last.pt written before it carried model_args is refused with what it lacks.
+    del last["model_args"]
+    torch.save(last, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="has no model_args"):
+        export(tmp_path / "old.pt", tmp_path / "old-export.pt")
+    assert not (tmp_path / "old-export.pt").exists()
+
+
 EVAL_PARAMS = {"count": 5, "crop_size": 48, "seed": 5, "full_count": 2,
                "full_min_megapixels": 0.009, "clean_count": 2}  # fmt: skip
 
