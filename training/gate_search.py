@@ -143,9 +143,15 @@ def changed_outside(example: WatermarkedExample, output: np.ndarray) -> int:
     joined to the mark in one region (line art crossed by a word; until 2026-12-06 a changed
     patch that touched the mark's neighbourhood was not counted, and the evaluation found two
     such)."""
+    return int(np.count_nonzero(far_changes(example, output)))
+
+
+def far_changes(example: WatermarkedExample, output: np.ndarray) -> np.ndarray:
+    """Where ``output`` changed ``example`` farther than OUTSIDE_MARGIN pixels from its mark:
+    (H, W) bool, the pixels changed_outside counts (training/gate_look.py shows them)."""
     near = ndimage.binary_dilation(example.alpha > 0, iterations=OUTSIDE_MARGIN)
     changed = np.any(output != example.watermarked, axis=-1)
-    return int(np.count_nonzero(changed & ~near))
+    return changed & ~near
 
 
 def score(engine: Engine, sets: MarkedSets) -> dict[str, Any]:

@@ -13,21 +13,18 @@ import torch
 import yaml
 
 from handler.engine import Engine
-from tests.images import photo
 from training.evaluate import serving_settings
-from training.fonts import matplotlib_fonts
 from training.gate_search import (
     Limits,
     candidates,
     changed_outside,
     choose,
-    held_out_sets,
     main,
     search,
     search_params,
 )
 from training.model import ModelConfig, WatermarkRemover
-from training.synth import MarkAssets, WatermarkedExample, blend
+from training.synth import WatermarkedExample, blend
 
 REPO = Path(__file__).resolve().parents[2]
 LIMIT = Limits(
@@ -111,16 +108,6 @@ def test_the_shipped_params_search_other_marks_than_the_evaluation_scores():
     params["gate_search"]["seed"] = params["evaluate"]["seed"]
     with pytest.raises(ValueError, match="scored on"):
         search_params(params)
-
-
-@pytest.fixture(scope="module")
-def sets():
-    photos = [photo(96, 128, "skimage-coffee"), photo(120, 120, "skimage-chelsea")]
-    params = {
-        "seed": 1, "count": 5, "crop_size": 64, "full_count": 2,
-        "full_min_megapixels": 0.01, "clean_count": 3,
-    }  # fmt: skip
-    return held_out_sets(photos, MarkAssets(tuple(matplotlib_fonts())), params)
 
 
 def test_a_real_model_is_scored_on_every_candidate(sets):
