@@ -30,8 +30,13 @@ from handler.engine import Engine
 from training.checkpoint import load_detector, load_model
 from training.evaluate import scoring_arguments, serving_settings
 from training.examples import load_marks, load_photo_folder
-from training.gate_search import candidates, far_changes, held_out_sets, search_params
-from training.metrics import PSNR_CAP_DB, psnr
+from training.gate_search import (
+    candidates,
+    far_changes,
+    gain_db,
+    held_out_sets,
+    search_params,
+)
 from training.synth import WatermarkedExample
 
 SETS = ("full", "crops")
@@ -72,13 +77,12 @@ def look(
         image = f"{name}-{index:02d}-{example.style}.png"
         Image.fromarray(panel(example, served.output, far, side)).save(out / image)
         ys, xs = np.nonzero(far)
-        before = min(PSNR_CAP_DB, psnr(example.watermarked, example.clean))
         rows.append({
             "image": image,
             "size": f"{far.shape[1]}x{far.shape[0]}",
             "pixels": int(far.sum()),
             "at": (int(np.median(ys)), int(np.median(xs))),
-            "gain": min(PSNR_CAP_DB, psnr(served.output, example.clean)) - before,
+            "gain": gain_db(example, served.output),
         })  # fmt: skip
     return rows
 

@@ -117,8 +117,7 @@ def _gains(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, 
     gains, masks, tiles, outside = [], [], [], []
     for ex in examples:
         [served] = engine.clean([ex.watermarked])
-        before = min(PSNR_CAP_DB, psnr(ex.watermarked, ex.clean))
-        gains.append(min(PSNR_CAP_DB, psnr(served.output, ex.clean)) - before)
+        gains.append(gain_db(ex, served.output))
         masks.append(mask_f1(served.mask, ex.mask))
         tiles.append(tile_share(engine, ex.watermarked, served.tiles))
         outside.append(changed_outside(ex, served.output))
@@ -134,6 +133,13 @@ def _gains(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, 
         "tile_share": float(np.mean(tiles)),
         "worst_outside": int(max(outside, default=0)),
     }
+
+
+def gain_db(example: WatermarkedExample, output: np.ndarray) -> float:
+    """PSNR of ``output`` over the watermarked input's, against the clean image, each capped at
+    PSNR_CAP_DB (an exact restoration would be infinite)."""
+    before = min(PSNR_CAP_DB, psnr(example.watermarked, example.clean))
+    return min(PSNR_CAP_DB, psnr(output, example.clean)) - before
 
 
 def changed_outside(example: WatermarkedExample, output: np.ndarray) -> int:
