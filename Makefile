@@ -11,7 +11,7 @@ CHECKPOINT := model/clearmark.pt
 RESTORER := model/restorer.pt
 MAR := model_store/clearmark.mar
 # Everything packed into the archive: it is rebuilt when any of them changes.
-MAR_INPUTS := $(CHECKPOINT) $(RESTORER) handler/__init__.py handler/blendfit.py handler/clearmark_handler.py handler/imaging.py handler/jobs.py handler/pipeline.py handler/tiled.py \
+MAR_INPUTS := $(CHECKPOINT) $(RESTORER) handler/__init__.py handler/blendfit.py handler/clearmark_handler.py handler/imaging.py handler/fold.py handler/jobs.py handler/pipeline.py handler/tiled.py \
 	handler/regions.py handler/settings.py handler/engine.py \
 	handler/archive.py handler/model-config.yaml training/__init__.py training/checkpoint.py training/model.py \
 	training/restorer.py

@@ -28,6 +28,7 @@ PACKAGED_MODULES = (
     "handler/__init__.py",
     "handler/blendfit.py",
     "handler/engine.py",
+    "handler/fold.py",
     "handler/imaging.py",
     "handler/jobs.py",
     "handler/pipeline.py",

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from handler.fold import FoldConfig, folded_copies
 from handler.pipeline import (
     Detection,
     PipelineConfig,
@@ -144,8 +145,10 @@ class Engine:
         regions: RegionConfig | None = None,
         pipeline: PipelineConfig | None = None,
         restorer: WatermarkRemover | None = None,
+        fold: FoldConfig | None = None,
     ) -> None:
         self.cfg = cfg or EngineConfig()
+        self.fold = fold or FoldConfig()
         self.regions = regions or RegionConfig()
         self.pipeline = pipeline or PipelineConfig()
         # Regions decided on the reduced copy: the same gate, with a surer mean, and without the
@@ -183,6 +186,7 @@ class Engine:
             RegionConfig.from_settings(settings),
             PipelineConfig.from_settings(settings),
             restorer,
+            FoldConfig.from_settings(settings),
         )
 
     @torch.inference_mode()
@@ -319,6 +323,10 @@ class Engine:
         restore = restore or [True] * len(images)
         unsure = unsure or [False] * len(images)
         detections = self.detect([self.tensor(image) for image in images])
+        detections = [
+            (self.with_copies(image, detection), tiles)
+            for image, (detection, tiles) in zip(images, detections, strict=True)
+        ]
         cleaned = []
         for image, given, wanted, suggest, (detection, tiles) in zip(
             images, masks, restore, unsure, detections, strict=True
@@ -334,13 +342,32 @@ class Engine:
                 if suggest:
                     regions = candidate_regions(detection.probability, self.pipeline)
                 mask = decide_regions(
-                    detection.probability, self.pipeline, detection.examined, regions
-                )
+                    detection.probability, self.pipeline, detection.examined, regions,
+                    detection.copies,
+                )  # fmt: skip
             left = None
             if suggest:
                 left = unsure_regions(detection.probability, mask, self.pipeline, regions)
             cleaned.append(Cleaned(output, mask, tiles, left))
         return cleaned
+
+    def with_copies(self, image: np.ndarray, detection: Detection) -> Detection:
+        """``detection`` with the copies of tiled marks seen on the photo folded over their
+        lattice (handler/fold.py), where folding is on."""
+        if self.fold.fold_count <= 0:
+            return detection
+        _, labels, _, size, mean = candidate_regions(detection.probability, self.pipeline)
+        copies = folded_copies(
+            image, detection.probability, (labels, size, mean), self.probe, self.fold,
+            self.pipeline.mask_threshold,
+        )  # fmt: skip
+        return replace(detection, copies=copies)
+
+    @torch.inference_mode()
+    def probe(self, rgb: np.ndarray) -> np.ndarray:
+        """The probability map (H, W) of an (H, W, 3) uint8 image run whole."""
+        [maps] = self.whole([self.tensor(rgb)])
+        return to_detection(maps).probability
 
     def tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 -> (3, H, W) float in [0, 1] on the engine's device."""

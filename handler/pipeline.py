@@ -116,6 +116,9 @@ class Detection:
     colour: np.ndarray  # (H, W, 3) float32 in [0, 1]: the mark's colour
     # Pixels the network looked at at full resolution (a large photo's windows), None: all.
     examined: int | None = None
+    # (H, W) bool: the copies of tiled marks the network saw on the photo folded over their
+    # lattice (handler/fold.py), kept as tiled marks are; None where not looked for.
+    copies: np.ndarray | None = None
 
 
 # A learned restoration given a mask: (photo window (h, w, 3) uint8, Telea's fill of the mask
@@ -159,13 +162,14 @@ def decide_regions(
     cfg: PipelineConfig,
     examined: int | None = None,
     regions: Candidates | None = None,
+    copies: np.ndarray | None = None,
 ) -> np.ndarray:
     """The final watermark mask, (H, W) bool, from a probability map (H, W) in [0, 1] that the
     network computed over ``examined`` of its pixels (None: all of them); ``regions``: the
-    map's candidate_regions where the caller has them."""
+    map's candidate_regions where the caller has them; ``copies``: a Detection's."""
     candidate, labels, count, size, mean = regions or candidate_regions(probability, cfg)
     if count == 0:
-        return candidate
+        return candidate if copies is None else grown(copies, cfg)
     seeded = np.zeros(count + 1, dtype=bool)
     seeded[labels[probability >= cfg.seed_threshold]] = True
     seeded[0] = False  # the background
@@ -182,6 +186,8 @@ def decide_regions(
         mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
     if cfg.repeat_count > 0:
         mask = mask | tiled_marks(probability, labels, size, mean, tiled_config(cfg))
+    if copies is not None:
+        mask = mask | copies
     return grown(mask, cfg)
 
 
@@ -369,7 +375,9 @@ def remove_watermark(
     output; model/candidates/README.md).
     """
     if given_mask is None:
-        mask = decide_regions(detection.probability, cfg, detection.examined)
+        mask = decide_regions(
+            detection.probability, cfg, detection.examined, copies=detection.copies
+        )
     else:
         mask = given_mask
     if not mask.any():

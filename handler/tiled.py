@@ -36,6 +36,8 @@ NEIGHBOURS = 8
 # A copy is where the lattice predicts it within SNAP pixels, and a region is on the fitted
 # lattice when its centre lies within LATTICE_FIT of its predicted place.
 SNAP = 2
+# Snapping scores closer than this are a tie, which the place nearest the lattice's wins.
+TIE = 1e-4
 LATTICE_FIT = 3.0
 # A predicted copy's probability correlates with the copy it is predicted from by at least this
 # (a copy half-seen, or broken up by texture, correlates less than a whole one).
@@ -47,6 +49,8 @@ PARALLEL = 0.3
 # At most this many predicted places are looked at (a lattice of 20-pixel steps over a
 # 16-megapixel photo has 40,000).
 MAX_PLACES = 20_000
+# At most this many regions are compared as copies, the surest (a busy photo has thousands).
+MAX_REGIONS = 2_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,36 @@ def tiled_marks(
     background) are ``size`` and ``mean``, and the copies their lattices predict, each the
     shape of the surest copy with the candidate pixels next to it."""
     found = np.zeros(labels.shape, dtype=bool)
+    for lattice in lattices(probability, labels, size, mean, cfg):
+        # Every copy, found or predicted, is the shape of the surest region found, placed where
+        # the lattice puts it: a found region joined to the photo's own content (a water drop's
+        # highlight touching a letter, in a held-out photo) would take that content with it.
+        template = np.where(lattice.shape, probability[lattice.box], 0).astype(np.float32)
+        for centre in lattice_places(lattice.origin, lattice.basis, labels.shape):
+            place_copy(found, probability, lattice.shape, template, centre, cfg)
+    return found
+
+
+@dataclass(frozen=True)
+class Lattice:
+    """A tiled mark's copies: at origin + i * basis[0] + j * basis[1] (centres, in pixels), the
+    surest of them in ``box`` with its region's pixels ``shape`` (the box's size)."""
+
+    origin: np.ndarray  # (2,)
+    basis: np.ndarray  # (k, 2), k of 1 or 2
+    box: tuple[slice, slice]
+    shape: np.ndarray
+
+
+def lattices(
+    probability: np.ndarray,
+    labels: np.ndarray,
+    size: np.ndarray,
+    mean: np.ndarray,
+    cfg: TiledConfig,
+) -> list[Lattice]:
+    """The lattice of each set of ``min_copies`` or more candidate regions (as in tiled_marks)
+    that are copies of one shape at its steps."""
     eligible = (size >= cfg.min_pixels) & (mean >= cfg.confidence)
     # A region the photo's edge cuts is no whole copy (its box and centre are off, and as the
     # shape placed at every copy it would cut them all); the lattice places it.
@@ -80,27 +114,26 @@ def tiled_marks(
     eligible[edges] = False
     eligible[0] = False
     ids = np.flatnonzero(eligible)
+    if len(ids) > MAX_REGIONS:
+        # The surest: comparing every pair of a busy photo's regions grows with their square.
+        ids = np.sort(ids[np.argsort(-mean[ids], kind="stable")[:MAX_REGIONS]])
     if len(ids) < cfg.min_copies:
-        return found
+        return []
     windows = ndimage.find_objects(labels)
+    found = []
     for members in copy_groups(probability, labels, ids, windows, cfg):
         boxes = [windows[ids[k] - 1] for k in members]
         centres = np.array([[(s.start + s.stop) / 2 for s in box] for box in boxes])
-        lattice = fit_lattice(centres)
-        if lattice is None:
+        fitted = fit_lattice(centres)
+        if fitted is None:
             continue
-        origin, basis, on = lattice
+        origin, basis, on = fitted
         if len(on) < cfg.min_copies:
             continue
-        # Every copy, found or predicted, is the shape of the surest region found, placed where
-        # the lattice puts it: a found region joined to the photo's own content (a water drop's
-        # highlight touching a letter, in a held-out photo) would take that content with it.
         surest = on[int(np.argmax(mean[ids[members[on]]]))]
         box = boxes[surest]
         shape = labels[box] == ids[members[surest]]
-        template = np.where(shape, probability[box], 0).astype(np.float32)
-        for centre in lattice_places(origin, basis, labels.shape):
-            _place(found, probability, shape, template, centre, cfg)
+        found.append(Lattice(origin, basis, (box[0], box[1]), shape))
     return found
 
 
@@ -224,7 +257,7 @@ def lattice_places(origin: np.ndarray, basis: np.ndarray, shape: tuple[int, int]
     return kept
 
 
-def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two arrays of one shape (0 when either is constant)."""
     a = a - a.mean()
     b = b - b.mean()
@@ -232,7 +265,7 @@ def _correlation(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum()) / norm if norm > 0 else 0.0
 
 
-def _place(
+def place_copy(
     found: np.ndarray,
     probability: np.ndarray,
     shape: np.ndarray,
@@ -258,8 +291,11 @@ def _place(
     view[vy0 - top + SNAP : vy1 - top + SNAP, vx0 - left + SNAP : vx1 - left + SNAP] = probability[
         vy0:vy1, vx0:vx1
     ]
-    score = cv2.matchTemplate(view, template, cv2.TM_CCORR_NORMED)
-    dy, dx = np.unravel_index(int(np.argmax(np.nan_to_num(score))), score.shape)
+    score = np.nan_to_num(cv2.matchTemplate(view, template, cv2.TM_CCORR_NORMED))
+    # Of equal matches the nearest the lattice's place: a copy the network saw half of matches
+    # the whole shape equally a few pixels to that half's side.
+    offsets = np.hypot(*np.mgrid[-SNAP : SNAP + 1, -SNAP : SNAP + 1])
+    dy, dx = np.unravel_index(int(np.argmax(score - TIE * offsets)), score.shape)
     top, left = top + int(dy) - SNAP, left + int(dx) - SNAP
     y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + h, height), min(left + w, width)
     if y0 >= y1 or x0 >= x1:
@@ -273,7 +309,7 @@ def _place(
     # And the probability there has the mark's shape: a lattice fitted a step off (a mark with a
     # repeated letter) predicts places beside the copies, where the network half-fires on the
     # photo's own edges (a leaf's, in a held-out photo: 14 patches of 75-146 pixels).
-    if _correlation(seen, template[y0 - top : y1 - top, x0 - left : x1 - left]) < FILL_CORRELATION:
+    if correlation(seen, template[y0 - top : y1 - top, x0 - left : x1 - left]) < FILL_CORRELATION:
         return
     near = cv2.dilate(part.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     found[y0:y1, x0:x1] |= part | (near & (probability[y0:y1, x0:x1] > cfg.mask_threshold))

@@ -11,6 +11,7 @@ import torch
 from scipy import ndimage
 
 from handler.engine import Engine, EngineConfig
+from handler.fold import FoldConfig
 from handler.pipeline import PipelineConfig, decide_regions, telea
 from handler.regions import RegionConfig, tile_origins
 from tests.images import photo
@@ -118,11 +119,45 @@ def test_footprint_margin_keeps_only_what_the_reduced_copy_saw(margin, found):
 
 def test_settings_reach_each_config():
     settings = {"precision": "float32", "max_forward_pixels": 4096, "tile": 64,
-                "candidate_threshold": 0.2, "grow_pixels": 2, "cpu_threads": 0}  # fmt: skip
+                "candidate_threshold": 0.2, "grow_pixels": 2, "cpu_threads": 0,
+                "fold_count": 4}  # fmt: skip
     engine = Engine.from_settings(tiny_model(), CPU, settings)
     assert engine.cfg == EngineConfig(precision="float32", max_forward_pixels=4096)
     assert engine.regions == RegionConfig(tile=64, candidate_threshold=0.2)
     assert engine.pipeline == PipelineConfig(grow_pixels=2)
+    assert engine.fold == FoldConfig(fold_count=4)
+
+
+def test_a_tiled_mark_half_hidden_in_some_copies_is_removed_whole_by_its_fold():
+    """Magenta copies on grey, a third of them half covered by green (the network sees half of
+    those), and a network a little too unsure of any copy for the gate: folded, every copy is
+    masked whole, the covered halves too."""
+    image = np.full((150, 200, 3), 128, np.uint8)
+    mark = np.zeros((150, 200), bool)
+    covered = np.zeros((150, 200), bool)
+    for row, top in enumerate(range(5, 140, 30)):
+        for col, left in enumerate(range(6, 180, 40)):
+            mark[top : top + 10, left : left + 20] = True
+            if (row + col) % 3 == 0:
+                covered[top : top + 10, left + 10 : left + 20] = True
+    image[mark] = (255, 0, 255)
+    image[covered] = (0, 200, 0)
+
+    def unsure_magenta(batch: torch.Tensor) -> torch.Tensor:
+        maps = magenta_network(batch)
+        maps[:, :1] *= 0.85
+        return maps
+
+    pipeline = PipelineConfig(region_confidence=0.9, seed_threshold=0.95, grow_pixels=0)
+    fold = FoldConfig(fold_count=4, fold_min_pixels=60, fold_region_confidence=0.8)
+    engine = Engine(tiny_model(), CPU, EngineConfig(precision="float32"), None, pipeline, None)
+    engine.network = unsure_magenta  # type: ignore[method-assign]
+    [unfolded] = engine.clean([image])
+    assert not unfolded.mask.any()
+    engine.fold = fold
+    [folded] = engine.clean([image])
+    assert np.array_equal(folded.mask, mark)
+    assert np.array_equal(folded.output[~mark], image[~mark])
 
 
 def test_every_image_comes_back_at_its_size_and_changes_only_inside_its_mask():
