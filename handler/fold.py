@@ -73,8 +73,10 @@ class FoldConfig:
     fold_margin: int = 6
     # Pieces of the fold this close (a dilation's width, pixels) are one mark: a word's letters.
     fold_gap: int = 5
-    # Pieces of the fold's shape smaller than this many pixels are dropped.
+    # Pieces of the fold's shape smaller than this many pixels are dropped, and those whose
+    # mean probability on the copies in the photo (folded as the photo is) is below fold_seen.
     fold_min_piece: int = 10
+    fold_seen: float = 0.3
     fold_context: int = 48
     # Each copy the lattice places is kept where the probability under the fold's shape has a
     # mean of fold_fill_confidence or more (handler/tiled.py place_copy).
@@ -98,9 +100,10 @@ class FoldConfig:
 def fold(
     image: np.ndarray, window: tuple[slice, slice], basis: np.ndarray, reach: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(the median of ``image`` (H, W, 3) at each pixel of ``window`` and at the same pixel
-    moved by every step of the lattice ``basis`` (k, 2) within ``reach`` steps each way, over
-    the moves that stay inside the image, (h, w, 3) float32; how many there were, (h, w))."""
+    """(the median of ``image`` (H, W, 3) or (H, W) at each pixel of ``window`` and at the
+    same pixel moved by every step of the lattice ``basis`` (k, 2) within ``reach`` steps each
+    way, over the moves that stay inside the image, (h, w, 3) or (h, w) float32; how many there
+    were, (h, w))."""
     rows, cols = window
     ys, xs = np.mgrid[rows, cols].astype(np.float32)
     steps = range(-reach, reach + 1)
@@ -116,13 +119,14 @@ def fold(
                 borderMode=cv2.BORDER_CONSTANT, borderValue=(np.nan, np.nan, np.nan),
             )
         )  # fmt: skip
-    stack = np.stack(samples)
+    # (moves, h, w, channels): OpenCV drops a single channel's axis.
+    stack = np.stack(samples).reshape(len(samples), *ys.shape, -1)
     count = np.count_nonzero(~np.isnan(stack[..., 0]), axis=0)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         # All-NaN pixels (no move inside the photo) are what the count says; their median is NaN.
         warnings.simplefilter("ignore", RuntimeWarning)
         median = np.nanmedian(stack, axis=0)
-    return np.nan_to_num(median).astype(np.float32), count
+    return np.nan_to_num(median).reshape(ys.shape + image.shape[2:]).astype(np.float32), count
 
 
 def around(box: tuple[slice, slice], margin: int, shape: tuple[int, int]) -> tuple[slice, slice]:
@@ -178,12 +182,20 @@ def folded_shape(
     pieces, _ = ndimage.label(near, structure=CONNECTIVITY)
     touched = np.unique(pieces[own & candidate])
     shape = np.isin(pieces, touched[touched > 0]) & candidate
-    # Less than a dot of a letter: specks where copies folded a pixel off each other (a held-out
-    # crop's fold had 3-4-pixel ones past its word's end, changed away from the mark).
-    specks, speck_count = ndimage.label(shape, structure=CONNECTIVITY)
-    small = np.bincount(specks.ravel(), minlength=speck_count + 1) < cfg.fold_min_piece
-    small[0] = False
-    shape &= ~small[specks]
+    # Each piece as the network saw it on the copies themselves: the same fold of its map of
+    # the photo. A piece it sees only on the fold is the fold's own (on a held-out full-size
+    # photo, blobs of 12-267 pixels beside a tiled word, 0.01-0.2 on the copies where the
+    # word's letters had 0.7-0.9; placed at every copy, they were changed away from the mark).
+    # Less than a dot of a letter is a speck where copies folded a pixel off each other.
+    on_copies, _ = fold(seen, window, lattice.basis, cfg.fold_reach)
+    pieces, piece_count = ndimage.label(shape, structure=CONNECTIVITY)
+    sizes = np.bincount(pieces.ravel(), minlength=piece_count + 1)
+    seen_mean = np.bincount(
+        pieces.ravel(), weights=on_copies.ravel(), minlength=piece_count + 1
+    ) / np.maximum(sizes, 1)
+    dropped = (sizes < cfg.fold_min_piece) | (seen_mean < cfg.fold_seen)
+    dropped[0] = False
+    shape &= ~dropped[pieces]
     if shape.sum() < cfg.fold_min_pixels:
         return None
     if float(probability[shape].mean()) < cfg.fold_region_confidence:

@@ -80,14 +80,18 @@ def test_a_fold_the_network_is_unsure_of_or_unlike_the_copy_is_refused():
     # Unsure of the fold (a wallpaper's own repeated icons fold so): nothing kept.
     unsure = replace(CFG, fold_region_confidence=0.96)
     assert not folded_copies(photo, probability, regions, bright, unsure, 0.5).any()
-    # The right bars unseen in the photo: the fold (both bars) is less like what the network
-    # saw there than the likeness asks, and is taken at a likeness it meets.
+    # The right bars unseen in the photo: the network saw nothing of them on the copies, so
+    # the fold's right bars are dropped (fold_seen) and the left ones kept. Kept, the fold (both
+    # bars) is less like what the network saw there than the likeness asks, and is taken whole
+    # at a likeness it meets.
     half = seen_in_part(mark, rest=0.0)
     _, labels, _, size, mean = candidate_regions(half, PipelineConfig())
-    assert not folded_copies(photo, half, (labels, size, mean), bright, CFG, 0.5).any()
-    loose = replace(CFG, fold_likeness=0.5)
-    kept = folded_copies(photo, half, (labels, size, mean), bright, loose, 0.5)
-    assert np.array_equal(kept, mark)
+    regions = (labels, size, mean)
+    assert np.array_equal(folded_copies(photo, half, regions, bright, CFG, 0.5), half > 0.5)
+    unseen = replace(CFG, fold_seen=0.0)
+    assert not folded_copies(photo, half, regions, bright, unseen, 0.5).any()
+    loose = replace(unseen, fold_likeness=0.5)
+    assert np.array_equal(folded_copies(photo, half, regions, bright, loose, 0.5), mark)
 
 
 def test_too_few_copies_to_fold_are_refused():
