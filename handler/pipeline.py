@@ -17,7 +17,9 @@ Everything after that is here, in three stages that evaluation measures one by o
    there the photo's own content looks like marks to the network. A *tiled* mark (one text or
    logo repeated over the photo at a fixed step) is kept though the gate keeps none of its
    copies: many candidate regions of one shape on one lattice are evidence that no single
-   region gives (handler/tiled.py, ``repeat_count``).
+   region gives (handler/tiled.py, ``repeat_count``); and so is a photo folded over the copies'
+   lattice, which the network sees each copy of whole on (handler/fold.py, ``fold_count``: the
+   engine finds those copies and passes them in).
 2. *restore* (``restore_regions``): with a learned restorer (training/restorer.py: it sees the
    photo, the mask and Telea's fill, and corrects the fill), that;
    without one, the classical floor: inside the mask, invert the blend where the mark is
@@ -363,8 +365,10 @@ def remove_watermark(
     cfg: PipelineConfig,
     given_mask: np.ndarray | None = None,
     learned: Restorer | None = None,
+    regions: Candidates | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(cleaned (H, W, 3) uint8, final mask (H, W) bool) of ``image`` (H, W, 3) uint8.
+    """(cleaned (H, W, 3) uint8, final mask (H, W) bool) of ``image`` (H, W, 3) uint8;
+    ``regions``: the detection's candidate_regions where the caller has them.
 
     ``given_mask`` (H, W) bool, a person's or an evaluation's, replaces the decided regions:
     restoration then runs on exactly those pixels, by ``learned`` when given, and with
@@ -376,7 +380,7 @@ def remove_watermark(
     """
     if given_mask is None:
         mask = decide_regions(
-            detection.probability, cfg, detection.examined, copies=detection.copies
+            detection.probability, cfg, detection.examined, regions, detection.copies
         )
     else:
         mask = given_mask
