@@ -73,6 +73,8 @@ class FoldConfig:
     # The fold covers the surest copy's box and fold_margin pixels around it (the mark's faint
     # edge), and the network sees it with fold_context pixels of the photo around that.
     fold_margin: int = 6
+    # The window reaches at most this many times the copy's region's longer side beyond it.
+    fold_extent: int = 2
     # Pieces of the fold this close (a dilation's width, pixels) are one mark: a word's letters.
     fold_gap: int = 5
     # Pieces of the fold's shape smaller than this many pixels are dropped, and those whose
@@ -155,8 +157,12 @@ def folded_shape(
     height, width = image.shape[:2]
     box = lattice.box
     # Half a step each way: the surest region may be a piece of the mark (a few letters of a
-    # word whose others the network saw less), the rest of it up to half a step away.
-    reach = max(cfg.fold_margin, math.ceil(float(np.linalg.norm(lattice.basis, axis=1).max()) / 2))
+    # word whose others the network saw less), the rest of it up to half a step away; but no
+    # more than fold_extent times the region's own size: copies far apart at full size made a
+    # window of 760 pixels a side whose fold took 12 s on 2 cores (make bench's 12 MP grid).
+    side = max(box[0].stop - box[0].start, box[1].stop - box[1].start)
+    half_step = math.ceil(float(np.linalg.norm(lattice.basis, axis=1).max()) / 2)
+    reach = max(cfg.fold_margin, min(half_step, cfg.fold_extent * side))
     window = around(box, reach, (height, width))
     median, count = fold(image, window, lattice.basis, cfg.fold_reach)
     folded = count >= cfg.fold_min_samples
