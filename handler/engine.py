@@ -330,12 +330,11 @@ class Engine:
         ):
             # The map labelled once for all that uses its regions (0.1 s of a 12-megapixel one).
             regions = None
-            folding = given is None and self.fold.fold_count > 0
-            if folding or (suggest and not wanted):
+            if given is None and self.fold.fold_count > 0:
                 regions = candidate_regions(detection.probability, self.pipeline)
-            if folding:
-                assert regions is not None
                 detection = self.with_copies(image, detection, regions)
+            elif suggest and not wanted:
+                regions = candidate_regions(detection.probability, self.pipeline)
             if wanted:
                 learned: Restorer | None = None
                 if self.restorer is not None and (given is not None or self.cfg.restore_detected):
@@ -360,9 +359,8 @@ class Engine:
     ) -> Detection:
         """``detection`` with the copies of tiled marks seen on the photo folded over their
         lattice (handler/fold.py); ``regions``: its map's candidate_regions."""
-        _, labels, _, size, mean = regions
         copies = folded_copies(
-            image, detection.probability, (labels, size, mean), self.probe, self.fold,
+            image, detection.probability, regions, self.probe, self.fold,
             self.pipeline.mask_threshold,
         )  # fmt: skip
         return replace(detection, copies=copies)

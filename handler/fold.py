@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from handler.pipeline import Candidates
 from handler.settings import own_settings
 from handler.tiled import (
     Lattice,
@@ -233,16 +234,16 @@ def folded_shape(
 def folded_copies(
     image: np.ndarray,
     probability: np.ndarray,
-    regions: tuple[np.ndarray, np.ndarray, np.ndarray],
+    regions: Candidates,
     probe: Probe,
     cfg: FoldConfig,
     mask_threshold: float,
 ) -> np.ndarray:
     """(H, W) bool: every copy of each tiled mark of ``image`` (H, W, 3) uint8 whose fold the
     network is sure of, each the fold's shape placed where the lattice puts it and the
-    probability map (H, W) saw it; ``regions``: the map's candidate regions' labels and, by
-    label, pixel counts and mean probabilities (handler/pipeline.py candidate_regions)."""
-    labels, size, mean = regions
+    probability map (H, W) saw it; ``regions``: the map's handler/pipeline.py
+    candidate_regions."""
+    _, labels, _, size, mean = regions
     found = np.zeros(labels.shape, dtype=bool)
     if cfg.fold_count <= 0:
         return found

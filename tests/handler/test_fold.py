@@ -66,17 +66,16 @@ def test_the_fold_keeps_the_mark_and_takes_the_median_of_the_photo_under_it():
 def test_every_copy_is_masked_whole_though_the_network_saw_half_of_each():
     photo, mark = tiled_photo()
     probability = seen_in_part(mark, rest=0.45)
-    candidate, labels, _, size, mean = candidate_regions(probability, PipelineConfig())
-    assert (candidate & mark).sum() < 0.6 * mark.sum()  # the left bars only
-    copies = folded_copies(photo, probability, (labels, size, mean), bright, CFG, 0.5)
+    regions = candidate_regions(probability, PipelineConfig())
+    assert (regions[0] & mark).sum() < 0.6 * mark.sum()  # the left bars only
+    copies = folded_copies(photo, probability, regions, bright, CFG, 0.5)
     assert np.array_equal(copies, mark)
 
 
 def test_a_fold_the_network_is_unsure_of_or_unlike_the_copy_is_refused():
     photo, mark = tiled_photo()
     probability = seen_in_part(mark, rest=0.45)
-    _, labels, _, size, mean = candidate_regions(probability, PipelineConfig())
-    regions = (labels, size, mean)
+    regions = candidate_regions(probability, PipelineConfig())
     # Unsure of the fold (a wallpaper's own repeated icons fold so): nothing kept.
     unsure = replace(CFG, fold_region_confidence=0.96)
     assert not folded_copies(photo, probability, regions, bright, unsure, 0.5).any()
@@ -85,8 +84,7 @@ def test_a_fold_the_network_is_unsure_of_or_unlike_the_copy_is_refused():
     # bars) is less like what the network saw there than the likeness asks, and is taken whole
     # at a likeness it meets.
     half = seen_in_part(mark, rest=0.0)
-    _, labels, _, size, mean = candidate_regions(half, PipelineConfig())
-    regions = (labels, size, mean)
+    regions = candidate_regions(half, PipelineConfig())
     assert np.array_equal(folded_copies(photo, half, regions, bright, CFG, 0.5), half > 0.5)
     unseen = replace(CFG, fold_seen=0.0)
     assert not folded_copies(photo, half, regions, bright, unseen, 0.5).any()
@@ -114,9 +112,9 @@ def test_too_few_copies_to_fold_are_refused():
 def test_folding_off_finds_nothing_and_copies_join_the_decided_mask_grown():
     photo, mark = tiled_photo()
     probability = seen_in_part(mark, rest=0.45)
-    _, labels, _, size, mean = candidate_regions(probability, PipelineConfig())
+    regions = candidate_regions(probability, PipelineConfig())
     off = replace(CFG, fold_count=0)
-    assert not folded_copies(photo, probability, (labels, size, mean), bright, off, 0.5).any()
+    assert not folded_copies(photo, probability, regions, bright, off, 0.5).any()
     # The gate keeps none of the bars (mean 0.9 < 0.95); the copies are kept, grown by a pixel.
     cfg = PipelineConfig(region_confidence=0.95, grow_pixels=1)
     assert not decide_regions(probability, cfg).any()
