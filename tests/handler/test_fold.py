@@ -11,7 +11,7 @@ import pytest
 from scipy import ndimage
 
 from handler.fold import FoldConfig, fold, folded_copies, folded_shape
-from handler.pipeline import PipelineConfig, candidate_regions, decide_regions
+from handler.pipeline import Candidates, PipelineConfig, candidate_regions, decide_regions
 from handler.tiled import Lattice
 
 STEP_ROWS, STEP_COLS = 30, 40
@@ -44,6 +44,13 @@ def seen_in_part(mark: np.ndarray, rest: float) -> np.ndarray:
     return probability
 
 
+def half_seen(rest: float = 0.45) -> tuple[np.ndarray, np.ndarray, np.ndarray, Candidates]:
+    """(the tiled photo, its mark, the map seen_in_part makes of it, that map's regions)."""
+    photo, mark = tiled_photo()
+    probability = seen_in_part(mark, rest)
+    return photo, mark, probability, candidate_regions(probability, PipelineConfig())
+
+
 def bright(image: np.ndarray) -> np.ndarray:
     """A stand-in for the network: sure of white pixels, of nothing else."""
     grey = image.astype(np.float32).mean(axis=-1)
@@ -64,18 +71,14 @@ def test_the_fold_keeps_the_mark_and_takes_the_median_of_the_photo_under_it():
 
 
 def test_every_copy_is_masked_whole_though_the_network_saw_half_of_each():
-    photo, mark = tiled_photo()
-    probability = seen_in_part(mark, rest=0.45)
-    regions = candidate_regions(probability, PipelineConfig())
+    photo, mark, probability, regions = half_seen()
     assert (regions[0] & mark).sum() < 0.6 * mark.sum()  # the left bars only
     copies = folded_copies(photo, probability, regions, bright, CFG, 0.5)
     assert np.array_equal(copies, mark)
 
 
 def test_a_fold_the_network_is_unsure_of_or_unlike_the_copy_is_refused():
-    photo, mark = tiled_photo()
-    probability = seen_in_part(mark, rest=0.45)
-    regions = candidate_regions(probability, PipelineConfig())
+    photo, mark, probability, regions = half_seen()
     # Unsure of the fold (a wallpaper's own repeated icons fold so): nothing kept.
     unsure = replace(CFG, fold_region_confidence=0.96)
     assert not folded_copies(photo, probability, regions, bright, unsure, 0.5).any()
@@ -83,8 +86,7 @@ def test_a_fold_the_network_is_unsure_of_or_unlike_the_copy_is_refused():
     # the fold's right bars are dropped (fold_seen) and the left ones kept. Kept, the fold (both
     # bars) is less like what the network saw there than the likeness asks, and is taken whole
     # at a likeness it meets.
-    half = seen_in_part(mark, rest=0.0)
-    regions = candidate_regions(half, PipelineConfig())
+    _, _, half, regions = half_seen(rest=0.0)
     assert np.array_equal(folded_copies(photo, half, regions, bright, CFG, 0.5), half > 0.5)
     unseen = replace(CFG, fold_seen=0.0)
     assert not folded_copies(photo, half, regions, bright, unseen, 0.5).any()
@@ -110,9 +112,7 @@ def test_too_few_copies_to_fold_are_refused():
 
 
 def test_folding_off_finds_nothing_and_copies_join_the_decided_mask_grown():
-    photo, mark = tiled_photo()
-    probability = seen_in_part(mark, rest=0.45)
-    regions = candidate_regions(probability, PipelineConfig())
+    photo, mark, probability, regions = half_seen()
     off = replace(CFG, fold_count=0)
     assert not folded_copies(photo, probability, regions, bright, off, 0.5).any()
     # The gate keeps none of the bars (mean 0.9 < 0.95); the copies are kept, grown by a pixel.
