@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from handler.pipeline import Candidates
+from handler.pipeline import CONNECTIVITY, Candidates
 from handler.settings import own_settings
 from handler.tiled import (
     Lattice,
@@ -47,9 +47,6 @@ Probe = Callable[[np.ndarray], np.ndarray]
 
 # The fold is computed this many rows of its window at a time.
 FOLD_ROWS = 64
-
-# 8-connectivity, as the gate's regions (handler/pipeline.py).
-CONNECTIVITY = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
