@@ -125,15 +125,19 @@ def to_pixels(image: torch.Tensor) -> np.ndarray:
     return image.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
-def to_detection(maps: torch.Tensor, examined: int | None = None) -> Detection:
+def to_detection(
+    maps: torch.Tensor, examined: int | None = None, looked_twice: bool = False
+) -> Detection:
     """Maps (5, H, W): probability, alpha, colour -> numpy float32 on the CPU; ``examined``:
-    the pixels the network saw at full resolution (None: all)."""
+    the pixels the network saw at full resolution (None: all); ``looked_twice``: the windows'
+    probability counts only within the reduced copy's footprint."""
     maps = maps.float().cpu()
     return Detection(
         probability=maps[0].numpy(),
         alpha=maps[1].numpy(),
         colour=maps[2:5].permute(1, 2, 0).contiguous().numpy(),
         examined=examined,
+        looked_twice=looked_twice,
     )
 
 
@@ -153,13 +157,16 @@ class Engine:
         self.regions = regions or RegionConfig()
         self.pipeline = pipeline or PipelineConfig()
         # Regions decided on the reduced copy: the same gate, with a surer mean, and without the
-        # busy-photo rule (coarse_region_confidence was chosen without it) or the tiled-mark rule
-        # (a tiled mark's copies are a few pixels there; the windows at full size find them).
+        # busy-photo rule (coarse_region_confidence was chosen without it), the tiled-mark rule
+        # (a tiled mark's copies are a few pixels there; the windows at full size find them) or
+        # the near rule (a reduced pixel's reach is many full-size ones: with it a full-size
+        # photo of the gate search changed 24,447 pixels away from its mark).
         self.coarse_gate = replace(
             self.pipeline,
             region_confidence=self.regions.coarse_region_confidence,
             busy_regions=0,
             repeat_count=0,
+            near_pixels=0,
         )
         self.device = device
         memory_format = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
@@ -287,13 +294,12 @@ class Engine:
         for k in searched:
             _, height, width = images[k].shape
             maps = fine.get(k, images[k].new_zeros(5, height, width))
-            if self.regions.footprint_margin is not None and k in fine:
+            margin = self.regions.footprint_margin
+            looked_twice = margin is not None and k in fine
+            if margin is not None and k in fine:
                 # In place: a copy of the five full-size maps is 335 MB at 16 megapixels.
                 maps[0] *= footprint(
-                    coarse[k][0],
-                    (height, width),
-                    self.regions.candidate_threshold,
-                    self.regions.footprint_margin,
+                    coarse[k][0], (height, width), self.regions.candidate_threshold, margin
                 ).to(maps.device)
             if self.regions.coarse_regions:
                 kept = decide_regions(coarse[k][0].float().cpu().numpy(), self.coarse_gate)
@@ -306,7 +312,7 @@ class Engine:
                 # with no window has only the reduced copy's kept regions, none unsure.
                 covered = window_coverage(height, width, tiles[k], self.regions)
                 examined = int(covered.sum()) or height * width
-            results[k] = (to_detection(maps, examined), tiles[k])
+            results[k] = (to_detection(maps, examined, looked_twice), tiles[k])
         return [results[k] for k in range(len(images))]
 
     def clean(
@@ -346,7 +352,7 @@ class Engine:
                 output = image
                 mask = decide_regions(
                     detection.probability, self.pipeline, detection.examined, regions,
-                    detection.copies,
+                    detection.copies, detection.looked_twice,
                 )  # fmt: skip
             left = None
             if suggest:

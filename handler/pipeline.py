@@ -19,7 +19,12 @@ Everything after that is here, in three stages that evaluation measures one by o
    copies: many candidate regions of one shape on one lattice are evidence that no single
    region gives (handler/tiled.py, ``repeat_count``); and so is a photo folded over the copies'
    lattice, which the network sees each copy of whole on (handler/fold.py, ``fold_count``: the
-   engine finds those copies and passes them in).
+   engine finds those copies and passes them in). Two rules may keep regions the gate left,
+   each held part by part to its own mean by the local rule: a region beside the decided mask
+   (``near_pixels``: a word's letters the network is less sure of), and on a large photo that
+   the network looked at twice (its windows count only where the reduced copy saw a candidate
+   too) a large region (``large_region_pixels``: a large mark spans windows that each see
+   part of it).
 2. *restore* (``restore_regions``): with a learned restorer (training/restorer.py: it sees the
    photo, the mask and Telea's fill, and corrects the fill), that;
    without one, the classical floor: inside the mask, invert the blend where the mark is
@@ -93,6 +98,20 @@ class PipelineConfig:
     # by a word, a light streak touching a "(c)" (model/candidates/README.md).
     local_window: int = 0
     local_confidence: float = 0.0
+    # A candidate region the gate above did not keep is kept when it lies within near_pixels
+    # (0: off) of the decided mask and has a mean of near_confidence or more: the letters of a
+    # word the network is less sure of than of its neighbours, a mark's piece split off by the
+    # texture under it. A mark is rarely alone in the photo's own content right beside it.
+    near_pixels: int = 0
+    near_confidence: float = 0.8
+    # On a photo looked at twice (a large photo, whose full-size windows count only where its
+    # reduced copy saw a candidate too: handler/regions.py footprint), a seeded region of
+    # large_region_pixels or more (0: off) is kept with a mean of large_region_confidence,
+    # whatever the busy rule asks; the local rule then holds its parts to that mean too. A
+    # large mark spans several windows, each of which sees only part of it and is less sure;
+    # texture the network fires on over a large area is what the reduced copy's look removes.
+    large_region_pixels: int = 0
+    large_region_confidence: float = 0.85
     # The blend is inverted where alpha is below this (above, inversion amplifies noise); 0 turns
     # inversion off and Telea fills every region.
     invert_max_alpha: float = 0.7
@@ -121,6 +140,9 @@ class Detection:
     # (H, W) bool: the copies of tiled marks the network saw on the photo folded over their
     # lattice (handler/fold.py), kept as tiled marks are; None where not looked for.
     copies: np.ndarray | None = None
+    # The probability counts only where a reduced copy of the photo saw a candidate too (a
+    # large photo's windows, handler/regions.py footprint): large regions may be less sure.
+    looked_twice: bool = False
 
 
 # A learned restoration given a mask: (photo window (h, w, 3) uint8, Telea's fill of the mask
@@ -165,10 +187,12 @@ def decide_regions(
     examined: int | None = None,
     regions: Candidates | None = None,
     copies: np.ndarray | None = None,
+    looked_twice: bool = False,
 ) -> np.ndarray:
     """The final watermark mask, (H, W) bool, from a probability map (H, W) in [0, 1] that the
     network computed over ``examined`` of its pixels (None: all of them); ``regions``: the
-    map's candidate_regions where the caller has them; ``copies``: a Detection's."""
+    map's candidate_regions where the caller has them; ``copies`` and ``looked_twice``: a
+    Detection's."""
     candidate, labels, count, size, mean = regions or candidate_regions(probability, cfg)
     if count == 0:
         return candidate if copies is None else grown(copies, cfg)
@@ -184,13 +208,59 @@ def decide_regions(
     mask: np.ndarray = keep[labels]
     if cfg.local_window > 0 and mask.any():
         mask = drop_unsure_parts(mask, probability, cfg.local_window, cfg.local_confidence)
+    if looked_twice and cfg.large_region_pixels > 0:
+        large = ~keep & seeded & (size >= cfg.large_region_pixels)
+        large &= mean >= cfg.large_region_confidence
+        if large.any():
+            mask = mask | _held_locally(
+                large[labels], probability, cfg.large_region_confidence, cfg
+            )
+            keep = keep | large
     if cfg.min_cluster_pixels > 0 and mask.any():
         mask = drop_small_clusters(mask, cfg.min_cluster_pixels, cfg.cluster_margin)
     if cfg.repeat_count > 0:
         mask = mask | tiled_marks(probability, labels, size, mean, tiled_config(cfg))
     if copies is not None:
         mask = mask | copies
+    if cfg.near_pixels > 0 and mask.any():
+        beside = ~keep & (mean >= cfg.near_confidence) & (size >= cfg.min_region_pixels)
+        near = near_regions(mask, labels, beside, cfg.near_pixels)
+        mask = mask | _held_locally(near, probability, cfg.near_confidence, cfg)
     return grown(mask, cfg)
+
+
+def _held_locally(
+    mask: np.ndarray, probability: np.ndarray, confidence: float, cfg: PipelineConfig
+) -> np.ndarray:
+    """``mask`` with the local rule (``local_window``) at ``confidence``: the regions a rule
+    keeps at a lower mean than the gate's are held to that mean part by part."""
+    if cfg.local_window > 0 and mask.any():
+        return drop_unsure_parts(mask, probability, cfg.local_window, confidence)
+    return mask
+
+
+def near_regions(
+    mask: np.ndarray, labels: np.ndarray, eligible: np.ndarray, reach: int
+) -> np.ndarray:
+    """(H, W) bool: the regions of ``labels`` (H, W) int marked in ``eligible`` (by label, 0
+    the background) that come within ``reach`` pixels (a square) of ``mask`` (H, W) bool."""
+    # Over the mask's bounding box grown by the reach only: a corner mark of a 12-megapixel
+    # photo costs its box, not the photo.
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    box = (
+        slice(max(rows[0] - reach, 0), rows[-1] + reach + 1),
+        slice(max(cols[0] - reach, 0), cols[-1] + reach + 1),
+    )
+    side = 2 * reach + 1
+    around = cv2.dilate(mask[box].astype(np.uint8), np.ones((side, side), np.uint8)) > 0
+    touched = np.zeros_like(eligible)
+    touched[np.unique(labels[box][around])] = True
+    chosen = touched & eligible
+    chosen[0] = False
+    if not chosen.any():
+        return np.zeros_like(mask)
+    found: np.ndarray = chosen[labels]
+    return found
 
 
 def unsure_regions(
@@ -380,8 +450,9 @@ def remove_watermark(
     """
     if given_mask is None:
         mask = decide_regions(
-            detection.probability, cfg, detection.examined, regions, detection.copies
-        )
+            detection.probability, cfg, detection.examined, regions, detection.copies,
+            detection.looked_twice,
+        )  # fmt: skip
     else:
         mask = given_mask
     if not mask.any():

@@ -117,6 +117,18 @@ def test_footprint_margin_keeps_only_what_the_reduced_copy_saw(margin, found):
     assert (result.mask[8:20, 8:40].all(), result.mask[40:56, 36:60].any()) == found
 
 
+def test_only_a_large_photo_with_a_footprint_is_looked_at_twice():
+    _, marked, _ = magenta_marked(*LARGE)
+    small = marked[:128, :128]  # 16,384 pixels: detected whole
+    for margin, twice in [(None, False), (4, True)]:
+        engine = stub_engine(SEARCH, replace(TILES, footprint_margin=margin))
+        [(large, tiles), (whole, none)] = engine.detect(
+            [engine.tensor(marked), engine.tensor(small)]
+        )
+        assert tiles and none is None
+        assert (large.looked_twice, whole.looked_twice) == (twice, False)
+
+
 def test_settings_reach_each_config():
     settings = {"precision": "float32", "max_forward_pixels": 4096, "tile": 64,
                 "candidate_threshold": 0.2, "grow_pixels": 2, "cpu_threads": 0,
@@ -264,9 +276,10 @@ def test_bfloat16_detection_is_close_to_float32():
 def test_regions_of_the_reduced_copy_need_the_surer_coarse_mean():
     engine = Engine(
         tiny_model(), CPU, SEARCH, RegionConfig(coarse_region_confidence=0.93),
-        PipelineConfig(busy_regions=1.0),
+        PipelineConfig(busy_regions=1.0, near_pixels=16),
     )  # fmt: skip
-    assert engine.coarse_gate.busy_regions == 0  # the busy rule is for the tiles' gate only
+    # The busy and near rules are for the tiles' gate only.
+    assert engine.coarse_gate.busy_regions == 0 and engine.coarse_gate.near_pixels == 0
     probability = np.zeros((32, 32), dtype=np.float32)
     probability[8:20, 8:20] = 0.9  # a blob the tiles' gate keeps at seed 0.9 / mean 0.8
     probability[12, 12] = 0.95

@@ -202,6 +202,59 @@ def test_the_unsure_inside_of_a_sure_outline_is_kept():
     assert kept[10:14, 10:80].all()  # the outline's outer rows
 
 
+def test_unsure_regions_beside_the_mask_are_kept_by_the_near_rule():
+    # A sure letter (0.97), two letters beside it the network is less sure of (0.85 and 0.72,
+    # 4 and 23 pixels of gap between), one as unsure far away (0.85), a sure speck beside it.
+    # (A region within n pixels has a gap of n - 1 pixels.)
+    probability = np.zeros((40, 120), dtype=np.float32)
+    sure = square(probability, 10, 10, 8)
+    close = square(probability, 10, 22, 8)  # within 5 pixels of the sure letter
+    fainter = square(probability, 10, 41, 8)  # within 12 of ``close``, 24 of the sure one
+    far = square(probability, 10, 90, 8)
+    speck = square(probability, 22, 12, 2)  # 4 pixels < min_region_pixels
+    for region, value in [(sure, 0.97), (close, 0.85), (fainter, 0.72), (far, 0.85)]:
+        probability[region] = value
+    probability[speck] = 0.99
+    cfg = PipelineConfig(seed_threshold=0.95, region_confidence=0.9, grow_pixels=0)
+    assert np.array_equal(decide_regions(probability, cfg), sure)
+    near = replace(cfg, near_pixels=5, near_confidence=0.8)
+    assert np.array_equal(decide_regions(probability, near), sure | close)
+    # The rule reaches from the decided mask only, not from what it adds itself.
+    reach = replace(near, near_pixels=24, near_confidence=0.7)
+    assert np.array_equal(decide_regions(probability, reach), sure | close | fainter)
+    assert np.array_equal(decide_regions(probability, replace(reach, near_pixels=23)), sure | close)
+    # Nothing is added to a photo where nothing was kept.
+    probability[sure] = 0.85
+    assert not decide_regions(probability, reach).any()
+
+
+def test_a_large_region_of_a_photo_looked_at_twice_needs_less_confidence():
+    # A large mark (70x70) the network is fairly sure of (0.87), a small region as sure beside
+    # it; the gate asks 0.9 of every region.
+    probability = np.zeros((100, 200), dtype=np.float32)
+    large = square(probability, 10, 10, 70)
+    small = square(probability, 10, 120, 20)
+    probability[large], probability[small] = 0.87, 0.87
+    probability[40, 40] = probability[15, 125] = 0.99  # each region's sure seed
+    cfg = PipelineConfig(
+        seed_threshold=0.95, region_confidence=0.9, grow_pixels=0, large_region_pixels=1000,
+        large_region_confidence=0.85,
+    )  # fmt: skip
+    assert not decide_regions(probability, cfg).any()
+    assert np.array_equal(decide_regions(probability, cfg, looked_twice=True), large)
+    off = replace(cfg, large_region_pixels=0)
+    assert not decide_regions(probability, off, looked_twice=True).any()
+    # Its parts less sure than the large regions' mean go by the local rule: a 4-pixel-wide
+    # strip of line art at 0.6 joined to it goes (with the mark's pixels whose 15x15 square
+    # reaches into it).
+    strip = np.zeros_like(large)
+    strip[40:44, 80:115] = True
+    probability[strip] = 0.6
+    local = replace(cfg, local_window=15, local_confidence=0.9)
+    kept = decide_regions(probability, local, looked_twice=True)
+    assert kept[10:80, 10:72].all() and not kept[:, 90:].any()
+
+
 def test_kept_regions_grow_by_grow_pixels():
     probability = np.zeros((30, 30), dtype=np.float32)
     probability[square(probability, 10, 10, 5)] = 0.9
