@@ -101,7 +101,9 @@ class PipelineConfig:
     # A candidate region the gate above did not keep is kept when it lies within near_pixels
     # (0: off) of the decided mask and has a mean of near_confidence or more: the letters of a
     # word the network is less sure of than of its neighbours, a mark's piece split off by the
-    # texture under it. A mark is rarely alone in the photo's own content right beside it.
+    # texture under it. The photo's own content beside a mark is taken too where the network is
+    # as sure of it (water drops beside a tiled logo, model/candidates/README.md), hence a mean
+    # close to the gate's.
     near_pixels: int = 0
     near_confidence: float = 0.8
     # On a photo looked at twice (a large photo, whose full-size windows count only where its

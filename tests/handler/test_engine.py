@@ -10,7 +10,8 @@ import pytest
 import torch
 from scipy import ndimage
 
-from handler.engine import Engine, EngineConfig
+from handler import engine as engine_module
+from handler.engine import Engine, EngineConfig, cpu_flags, resolved_precision
 from handler.fold import FoldConfig
 from handler.pipeline import PipelineConfig, decide_regions, telea
 from handler.regions import RegionConfig, tile_origins
@@ -73,6 +74,40 @@ def test_unknown_precision_is_refused():
         EngineConfig(precision="int3")
     with pytest.raises(ValueError, match="mirror_views"):
         EngineConfig(mirror_views="max")
+
+
+@pytest.mark.parametrize(
+    ("device", "flags", "expected"),
+    [
+        ("cpu", {"avx512f", "avx512_bf16"}, "bfloat16"),
+        ("cpu", {"avx2", "amx_bf16"}, "bfloat16"),
+        ("cpu", {"avx512f", "avx2"}, "float32"),  # emulated bfloat16: 4x slower than float32
+        ("cpu", set(), "float32"),
+        ("cuda", set(), "bfloat16"),
+        ("mps", {"avx512_bf16"}, "float32"),
+    ],
+)
+def test_auto_precision_is_bfloat16_only_where_the_hardware_computes_it(device, flags, expected):
+    assert resolved_precision("auto", torch.device(device), frozenset(flags)) == expected
+    # A named precision is kept whatever the hardware.
+    assert resolved_precision("bfloat16", torch.device(device), frozenset()) == "bfloat16"
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(
+        "processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\n"
+        "processor\t: 1\nflags\t\t: fpu avx2\n"
+    )
+    assert cpu_flags(cpuinfo) == frozenset({"fpu", "avx2", "avx512f", "avx512_bf16"})
+    assert cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_an_engine_resolves_auto_precision_once(monkeypatch):
+    monkeypatch.setattr(engine_module, "cpu_flags", lambda: frozenset({"avx2"}))
+    assert Engine(tiny_model(), CPU, EngineConfig(precision="auto")).cfg.precision == "float32"
+    monkeypatch.setattr(engine_module, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert Engine(tiny_model(), CPU, EngineConfig(precision="auto")).cfg.precision == "bfloat16"
 
 
 def test_mirror_views_combine_the_image_and_its_mirror_image():
