@@ -188,7 +188,8 @@ class Engine:
         fold: FoldConfig | None = None,
     ) -> None:
         cfg = cfg or EngineConfig()
-        self.cfg = replace(cfg, precision=resolved_precision(cfg.precision, device, cpu_flags()))
+        flags = cpu_flags() if cfg.precision == AUTO else frozenset()
+        self.cfg = replace(cfg, precision=resolved_precision(cfg.precision, device, flags))
         self.fold = fold or FoldConfig()
         self.regions = regions or RegionConfig()
         self.pipeline = pipeline or PipelineConfig()

@@ -246,13 +246,7 @@ def near_regions(
 ) -> np.ndarray:
     """(H, W) bool: the regions of ``labels`` (H, W) int marked in ``eligible`` (by label, 0
     the background) that come within ``reach`` pixels (a square) of ``mask`` (H, W) bool."""
-    # Over the mask's bounding box grown by the reach only: a corner mark of a 12-megapixel
-    # photo costs its box, not the photo.
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = (
-        slice(max(rows[0] - reach, 0), rows[-1] + reach + 1),
-        slice(max(cols[0] - reach, 0), cols[-1] + reach + 1),
-    )
+    box = grown_box(mask, reach)
     side = 2 * reach + 1
     around = cv2.dilate(mask[box].astype(np.uint8), np.ones((side, side), np.uint8)) > 0
     touched = np.zeros_like(eligible)
@@ -298,19 +292,25 @@ def tiled_config(cfg: PipelineConfig) -> TiledConfig:
     )
 
 
+def grown_box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The bounding box of ``mask`` (H, W) bool, not empty, grown by ``margin`` pixels on every
+    side (cut at the top and left edges; slices stop at the others): what works on a mask and
+    its surroundings need look at no more, so a corner mark of a 12-megapixel photo costs its
+    box, not the photo."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    return (
+        slice(max(rows[0] - margin, 0), rows[-1] + margin + 1),
+        slice(max(cols[0] - margin, 0), cols[-1] + margin + 1),
+    )
+
+
 def drop_unsure_parts(
     mask: np.ndarray, probability: np.ndarray, window: int, confidence: float
 ) -> np.ndarray:
     """``mask`` (H, W) bool without the pixels around which, over a ``window`` x ``window``
     square, the mask's pixels have a mean ``probability`` below ``confidence``, unless the
     pixels that have it enclose them."""
-    # Over the mask's bounding box grown by the window only: a corner mark of a 12-megapixel
-    # photo costs the box, not the photo.
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    box = (
-        slice(max(rows[0] - window, 0), rows[-1] + window + 1),
-        slice(max(cols[0] - window, 0), cols[-1] + window + 1),
-    )
+    box = grown_box(mask, window)
     inside = mask[box].astype(np.float32)
     size, border = (window, window), cv2.BORDER_CONSTANT
     total = cv2.boxFilter(probability[box] * inside, -1, size, normalize=False, borderType=border)
