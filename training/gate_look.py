@@ -3,7 +3,7 @@
 A gate search row (training/gate_search.py) says how many pixels of its worst full-size photo
 and crop a gate changed away from the mark, not where or what: a JPEG fringe, an icon of a
 wallpaper or a light streak of the photo only a look tells apart. For each image of the search's
-sets (the same seed and counts) on which the gate, given as overrides of the served settings,
+sets (the same seeds and counts) on which the gate, given as overrides of the served settings,
 changes such pixels, this writes ``<set>-<index>-<style>.png``: the watermarked input, the
 output, the clean image and those pixels in white, a ``side``-pixel square each, centred on
 them. ``look.md`` lists the images with the count, where it lies and the gain over the input.

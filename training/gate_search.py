@@ -11,8 +11,10 @@ served:
 - ``clean_count`` watermark-free crops: the share of pixels flagged;
 - the same whole photos without a mark: the largest share flagged of any one of them.
 
-Its marks come from ``gate_search.seed``, which must differ from ``evaluate.seed``: a gate
-chosen on the evaluation's own marks would be scored on what it was fitted to.
+Its marks come from each of ``gate_search.seeds`` (the counts above are per seed), none of which
+may be ``evaluate.seed``: a gate chosen on the evaluation's own marks would be scored on what it
+was fitted to. One seed was not enough: the gate chosen on seed 1 alone, whose regions' means
+sat at its threshold on icon wallpapers, inpainted icons of seeds 3 and 5.
 
 The chosen candidate is the one with the largest gain at ``crop_size`` among those that flag at
 most ``max_clean_flagged`` of clean pixels (of the crops together, and of each unmarked whole
@@ -23,7 +25,8 @@ inpainted, -5.4 dB, and the 256 mean a crop of another whose icons were, -16 dB)
 more than ``max_outside_pixels`` pixels of any full-size photo or crop in patches away from its
 mark (a small icon of a wallpaper inpainted away costs its photo 0.00 dB). When none
 passes, none is chosen and the command exits 1: the checkpoint is not fit to serve with any
-gate tried.
+gate tried. A grid that lists several ``precision`` values scores each gate under each, and a
+gate passes only under all of them (``MACHINE_KEYS``): the served precision is the machine's.
 
     python -m training.gate_search --params params.yaml --photos data/photos \
         --checkpoint model/clearmark.pt --serving-config handler/model-config.yaml \
@@ -99,15 +102,20 @@ def candidates(grid: dict[str, Sequence[Any]], serving: dict[str, Any]) -> list[
 def held_out_sets(
     photos: Sequence[np.ndarray], assets: MarkAssets, params: dict[str, Any]
 ) -> MarkedSets:
-    """The gate_search section's sets, from the held-out photos and marks."""
-    seed = params["seed"]
+    """The gate_search section's sets, from the held-out photos and marks: for each of its
+    ``seeds``, ``count`` crops, ``full_count`` full-size photos and ``clean_count`` clean crops
+    of its own marks and places; the large photos whole and unmarked once (they are the same
+    photos whatever the seed)."""
+    seeds = params["seeds"]
     large = large_photos(photos, params["full_min_megapixels"])
-    return MarkedSets(
-        crops=validation_examples(photos, assets, params["count"], params["crop_size"], seed),
-        full=full_resolution_examples(large, assets, params["full_count"], seed),
-        clean=clean_examples(photos, params["clean_count"], params["crop_size"], seed),
-        clean_full=unmarked_full_size(large, seed),
-    )
+    crops: list[WatermarkedExample] = []
+    full: list[WatermarkedExample] = []
+    clean: list[np.ndarray] = []
+    for seed in seeds:
+        crops += validation_examples(photos, assets, params["count"], params["crop_size"], seed)
+        full += full_resolution_examples(large, assets, params["full_count"], seed)
+        clean += clean_examples(photos, params["clean_count"], params["crop_size"], seed)
+    return MarkedSets(crops, full, clean, unmarked_full_size(large, seeds[0]))
 
 
 def _gains(engine: Engine, examples: Sequence[WatermarkedExample]) -> dict[str, Any]:
@@ -210,14 +218,37 @@ def passes(row: dict[str, Any], limits: Limits) -> bool:
     )
 
 
+# Settings the machine decides rather than the gate: with precision auto the network's maps are
+# bfloat16 on one machine and float32 on another, and a threshold a region's mean sits on flips
+# with them (2026-12-07: a blurred logo inpainted as a blotch in float32 only). A grid that
+# lists several precisions scores each gate under each, and the gate must pass under all.
+MACHINE_KEYS = ("precision",)
+
+
 def choose(rows: Sequence[dict[str, Any]], limits: Limits) -> dict[str, Any] | None:
-    """The passing row with the largest gain at crop size, or None when none passes. Ties
+    """The passing gate with the largest gain at crop size, or None when none passes. Ties
     (settings crops never reach, such as candidate_threshold) go to the larger full-size
-    gain, then to the fewer tiles detected at full size."""
-    fit = [row for row in rows if passes(row, limits)]
+    gain, then to the fewer tiles detected at full size. The rows of one gate under each of
+    MACHINE_KEYS' values count as one: it passes when every one of them passes, and is judged
+    by its worst (its gate without those keys)."""
+    gates: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        gate = {k: v for k, v in row["gate"].items() if k not in MACHINE_KEYS}
+        gates.setdefault(json.dumps(gate, sort_keys=True, default=str), []).append(row)
+    fit = [group for group in gates.values() if all(passes(r, limits) for r in group)]
     if not fit:
         return None
-    return max(fit, key=lambda r: (r["gain"], r["full_gain"], -r.get("full_tile_share", 0.0)))
+
+    def merit(group: list[dict[str, Any]]) -> tuple[float, float, float]:
+        return (
+            min(r["gain"] for r in group),
+            min(r["full_gain"] for r in group),
+            -max(r.get("full_tile_share", 0.0) for r in group),
+        )
+
+    best = max(fit, key=merit)
+    worst = min(best, key=lambda r: (r["gain"], r["full_gain"]))
+    return {**worst, "gate": {k: v for k, v in worst["gate"].items() if k not in MACHINE_KEYS}}
 
 
 class SharedForwards(Engine):
@@ -298,11 +329,11 @@ def search_limits(section: dict[str, Any]) -> Limits:
 
 
 def search_params(params: dict[str, Any]) -> dict[str, Any]:
-    """params.yaml's gate_search section, refused when it shares the evaluation's seed."""
+    """params.yaml's gate_search section, refused when one of its seeds is the evaluation's."""
     section = dict(params["gate_search"])
-    if section["seed"] == params["evaluate"]["seed"]:
+    if params["evaluate"]["seed"] in section["seeds"]:
         raise ValueError(
-            f"gate_search.seed {section['seed']} is evaluate.seed: the gate would be chosen "
+            f"gate_search.seeds {section['seeds']} hold evaluate.seed: the gate would be chosen "
             "on the marks it is then scored on"
         )
     return section

@@ -27,7 +27,7 @@ def sets() -> MarkedSets:
     photos, 3 clean crops."""
     photos = [photo(96, 128, "skimage-coffee"), photo(120, 120, "skimage-chelsea")]
     params = {
-        "seed": 1, "count": 5, "crop_size": 64, "full_count": 2,
+        "seeds": [1], "count": 5, "crop_size": 64, "full_count": 2,
         "full_min_megapixels": 0.01, "clean_count": 3,
     }  # fmt: skip
     return held_out_sets(photos, MarkAssets(tuple(matplotlib_fonts())), params)

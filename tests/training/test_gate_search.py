@@ -15,10 +15,12 @@ import yaml
 from handler.engine import Engine
 from training.evaluate import serving_settings
 from training.gate_search import (
+    MACHINE_KEYS,
     Limits,
     candidates,
     changed_outside,
     choose,
+    held_out_sets,
     main,
     search,
     search_params,
@@ -101,11 +103,13 @@ def test_candidates_are_the_grid_and_unknown_keys_are_refused():
 def test_the_shipped_params_search_other_marks_than_the_evaluation_scores():
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     section = search_params(params)
-    assert section["seed"] != params["evaluate"]["seed"]
+    assert params["evaluate"]["seed"] not in section["seeds"]
     serving = serving_settings(REPO / "handler" / "model-config.yaml")
     for key, values in section["grid"].items():
-        assert serving[key] in values, f"the served {key} is among the candidates"
-    params["gate_search"]["seed"] = params["evaluate"]["seed"]
+        # The machine picks the precision among those the gate passed the search in.
+        allowed = [*values, "auto"] if key in MACHINE_KEYS else values
+        assert serving[key] in allowed, f"the served {key} is among the candidates"
+    params["gate_search"]["seeds"] = [1, params["evaluate"]["seed"]]
     with pytest.raises(ValueError, match="scored on"):
         search_params(params)
 
@@ -229,3 +233,38 @@ def test_changes_are_counted_outside_the_mark_only():
     # than 16 pixels from the mark's last column (19) count, though the line touches it.
     output[15, 20:50] = 0
     assert changed_outside(example, output) == 15 + 14
+
+
+def test_each_seed_adds_its_own_marks_and_the_whole_photos_count_once(photos, assets):
+    params = {
+        "count": 3, "crop_size": 64, "full_count": 2, "full_min_megapixels": 0.005,
+        "clean_count": 2,
+    }  # fmt: skip
+    one = held_out_sets(photos, assets, {**params, "seeds": [1]})
+    two = held_out_sets(photos, assets, {**params, "seeds": [1, 3]})
+    assert (len(two.crops), len(two.full), len(two.clean)) == (6, 4, 4)
+    assert len(two.clean_full) == len(one.clean_full) == 2
+    # The first seed's sets are the one-seed search's; the second seed's marks are others.
+    for a, b in zip(one.crops + one.full, two.crops[:3] + two.full[:2], strict=True):
+        assert np.array_equal(a.watermarked, b.watermarked)
+    for a, b in zip(two.crops[:3], two.crops[3:], strict=True):
+        assert not np.array_equal(a.watermarked, b.watermarked)
+
+
+def test_a_gate_scored_under_two_precisions_must_pass_under_both():
+    def under(precision: str, name: str, gain: float, **kw) -> dict:
+        scored = row(gain, 0.0, 0.2, name, **kw)
+        return {**scored, "gate": {"name": name, "precision": precision}}
+
+    rows = [
+        under("bfloat16", "best in bfloat16", 3.0),
+        under("float32", "best in bfloat16", 3.1, outside=683),
+        under("bfloat16", "chosen", 2.0),
+        under("float32", "chosen", 1.9),
+        under("bfloat16", "weaker", 1.8),
+        under("float32", "weaker", 2.5),
+    ]
+    chosen = choose(rows, LIMIT)
+    # Each gate judged by its worse precision (1.9 against 1.8), named without the precision.
+    assert chosen["gate"] == {"name": "chosen"} and chosen["gain"] == 1.9
+    assert choose(rows[:2], LIMIT) is None
